@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/lbkit/lbkit/allocator"
+	"github.com/lbkit/lbkit/k8s/api/v1beta1"
 )
 
 // Config configures a Controller. Zero fields take the documented defaults.
@@ -44,6 +46,11 @@ type Config struct {
 	// Recorder records events; nil means events written to the API server
 	// as component "lbkit-controller".
 	Recorder record.EventRecorder
+	// Dynamic, when set, is used to write metallb.io status: the
+	// ConfigurationState "controller" and IPAddressPool status, in
+	// Namespace (the configuration's namespace).
+	Dynamic   dynamic.Interface
+	Namespace string
 }
 
 // Controller allocates addresses to LoadBalancer Services. Create it with
@@ -68,6 +75,16 @@ type Controller struct {
 	poolsReady chan struct{}
 	restored   chan struct{}
 
+	dynamic   dynamic.Interface
+	namespace string
+	poolDirty chan struct{}
+
+	cfgMu sync.Mutex // guards haveGood, poolObjects; serialises ApplyConfig
+	// haveGood is true once a configuration has been applied.
+	haveGood bool
+	// poolObjects are the IPAddressPools of the configuration in force.
+	poolObjects []v1beta1.IPAddressPool
+
 	mu sync.Mutex // guards pending
 	// pending holds services that failed to get an address; they are
 	// retried when addresses may have become free (a release, new pools).
@@ -89,6 +106,12 @@ func New(cfg Config) (*Controller, error) {
 		poolsReady: make(chan struct{}),
 		restored:   make(chan struct{}),
 		pending:    map[string]struct{}{},
+		dynamic:    cfg.Dynamic,
+		namespace:  cfg.Namespace,
+		poolDirty:  make(chan struct{}, 1),
+	}
+	if c.dynamic != nil && c.namespace == "" {
+		return nil, errors.New("controller: Config.Namespace is required with Config.Dynamic")
 	}
 	if c.alloc == nil {
 		c.alloc = allocator.New(allocator.Config{})
@@ -180,6 +203,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	close(c.restored)
 
 	var wg sync.WaitGroup
+	if c.dynamic != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.runPoolStatus(ctx, time.Second)
+		}()
+	}
 	for i := 0; i < c.workers; i++ {
 		wg.Add(1)
 		go func() {

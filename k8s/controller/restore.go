@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lbkit/lbkit/k8s/annotations"
 )
 
 // restore puts every address already in a handled Service's status back
@@ -33,7 +35,7 @@ func (c *Controller) restore(ctx context.Context) {
 			continue
 		}
 		key := svc.Namespace + "/" + svc.Name
-		req, err := ServiceRequest(svc, c.namespaceLabels(svc.Namespace))
+		req, err := annotations.Request(svc, c.namespaceLabels(svc.Namespace))
 		if err == nil {
 			_, err = c.alloc.Assign(req, addrs)
 		}

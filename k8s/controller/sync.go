@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/lbkit/lbkit/allocator"
+	"github.com/lbkit/lbkit/k8s/annotations"
 )
 
 var everything = labels.Everything()
@@ -23,8 +24,8 @@ var everything = labels.Everything()
 // Annotations the controller writes: the pool an address came from, under
 // both of MetalLB's prefixes so tools reading either find it.
 const (
-	AnnotationPool       = "metallb.io/ip-allocated-from-pool"
-	AnnotationPoolLegacy = "metallb.universe.tf/ip-allocated-from-pool"
+	AnnotationPool       = annotations.Prefix + annotations.IPAllocatedFromPool
+	AnnotationPoolLegacy = annotations.LegacyPrefix + annotations.IPAllocatedFromPool
 )
 
 // Event reasons, as MetalLB names them where it has a name.
@@ -71,41 +72,29 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return nil
 	}
 
-	req, err := ServiceRequest(svc, c.namespaceLabels(ns))
+	req, err := annotations.Request(svc, c.namespaceLabels(ns))
 	if err != nil {
 		c.warn(svc, ReasonAllocationFailed, fmt.Sprintf("invalid service configuration: %v", err))
 		return nil // the user has to fix the Service; keep what it holds
 	}
 
-	cur, held := c.alloc.Lookup(key)
-	if held && !satisfies(cur.Addresses, cur.Pool, req) {
-		c.log.Info("service asks for other addresses; re-allocating", "service", key, "old", cur.Addresses)
-		c.release(key)
-		held = false
-	}
-	switch {
-	case held && cur.SharingKey != req.SharingKey:
-		// The sole holder may change its key in place; a shared address
-		// cannot, and the service gets a new one.
-		if a, err := c.alloc.Assign(req, cur.Addresses); err == nil {
-			cur = a
-		} else {
-			c.release(key)
-			held = false
+	var cur allocator.Assignment
+	if _, held := c.alloc.Lookup(key); held {
+		// Allocate keeps what the service holds while it still fits the
+		// request, and moves it only once the new allocation succeeded.
+		cur, err = c.alloc.Allocate(req)
+		if err != nil {
+			c.warn(svc, ReasonAllocationFailed, fmt.Sprintf("Failed to change addresses of %q, keeping the current ones: %v", key, err))
+			cur, _ = c.alloc.Lookup(key)
 		}
-	case held && len(cur.Addresses) == 1 && req.Families.Stack == allocator.PreferDualStack:
-		// Add the missing family if the pool has it now.
-		if a, err := c.alloc.Allocate(req); err == nil {
-			cur = a
-		}
-	}
-	if !held {
+	} else {
 		cur, err = c.acquire(svc, key, req)
 		if err != nil {
 			c.markPending(key, true)
 			c.warn(svc, ReasonAllocationFailed, fmt.Sprintf("Failed to allocate IP for %q: %v", key, err))
 			// Addresses we do not hold must not stay in status: another
-			// service may get them.
+			// service may get them. Addresses in no pool stay (never moved
+			// silently): no other service can get them either.
 			if len(svc.Status.LoadBalancer.Ingress) > 0 && !errors.Is(err, allocator.ErrAddressNotInPool) {
 				return c.writeStatus(ctx, svc, nil, "")
 			}
@@ -118,6 +107,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	if changed {
+		c.markPoolStatusDirty()
 		c.recorder.Eventf(svc, corev1.EventTypeNormal, ReasonAllocated, "Assigned IP %s from pool %q", addrList(cur.Addresses), cur.Pool)
 		c.log.Info("assigned", "service", key, "addresses", cur.Addresses, "pool", cur.Pool)
 	}
@@ -149,6 +139,7 @@ func (c *Controller) release(key string) bool {
 		return false
 	}
 	c.log.Info("released", "service", key)
+	c.markPoolStatusDirty()
 	c.retryPending()
 	return true
 }

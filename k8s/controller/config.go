@@ -1,0 +1,176 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/big"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/lbkit/lbkit/k8s/config"
+	"github.com/lbkit/lbkit/k8s/source"
+)
+
+// ConfigurationStates is the resource through which components report
+// whether they accepted the configuration.
+var ConfigurationStates = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "configurationstates"}
+
+// Event reasons for configuration problems.
+const (
+	ReasonConfigInvalid = "InvalidConfiguration"
+	ReasonConfigStale   = "ConfigurationNotApplied"
+)
+
+// ApplyConfig takes a configuration snapshot (from package k8s/source). A
+// snapshot with errors does not replace a configuration that works: the
+// last good one stays in force, each bad object gets a Warning event, and
+// the ConfigurationState object and the config_stale metric say so. The
+// first snapshot is applied even with errors (its valid objects), since
+// nothing works before it.
+func (c *Controller) ApplyConfig(ctx context.Context, snap source.Snapshot) {
+	c.cfgMu.Lock()
+	defer c.cfgMu.Unlock()
+	errs := snap.Errors
+	for _, e := range errs {
+		c.log.Warn("invalid configuration object", "kind", e.Kind, "object", e.Object(), "field", e.Field, "error", e.Err)
+		c.recorder.Event(objectRef(e), corev1.EventTypeWarning, ReasonConfigInvalid, e.Error())
+	}
+	applied := false
+	if len(errs) == 0 || !c.haveGood {
+		if _, err := c.ApplyPools(snap.Config.Pools); err != nil {
+			c.log.Error("pools rejected; the last good configuration stays in force", "error", err)
+			errs = append(errs, &config.Error{Kind: "IPAddressPool", Field: "spec.addresses", Err: err})
+		} else {
+			applied = true
+			c.haveGood = true
+			c.poolObjects = snap.Resources.Pools
+		}
+	}
+	stale := len(errs) > 0 && !applied
+	if len(errs) > 0 && applied {
+		// First load with errors: the valid part is in force, the rest is not.
+		stale = true
+	}
+	c.SetConfigState(c.haveGood, stale)
+	if c.dynamic != nil {
+		if err := c.writeConfigurationState(ctx, errs); err != nil {
+			c.log.Warn("cannot write ConfigurationState", "error", err)
+		}
+	}
+	c.markPoolStatusDirty()
+}
+
+func objectRef(e *config.Error) *corev1.ObjectReference {
+	version := "v1beta1"
+	if e.Kind == "BGPPeer" {
+		version = "v1beta2"
+	}
+	return &corev1.ObjectReference{APIVersion: "metallb.io/" + version, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}
+}
+
+// writeConfigurationState records the outcome in ConfigurationState
+// "controller" of the configuration namespace.
+func (c *Controller) writeConfigurationState(ctx context.Context, errs config.Errors) error {
+	res := c.dynamic.Resource(ConfigurationStates).Namespace(c.namespace)
+	name := "controller"
+	if _, err := res.Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		obj := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "metallb.io/v1beta1", "kind": "ConfigurationState",
+			"metadata": map[string]any{"name": name, "namespace": c.namespace,
+				"labels": map[string]any{"metallb.io/component-type": "controller"}},
+		}}
+		if _, err := res.Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	result, summary := "Valid", ""
+	cond := metav1.Condition{Type: "Valid", Status: metav1.ConditionTrue, Reason: "ConfigurationValid",
+		Message: "the configuration is valid and in force", LastTransitionTime: metav1.Now()}
+	if len(errs) > 0 {
+		result = "Invalid"
+		var lines []string
+		for _, e := range errs {
+			lines = append(lines, e.Error())
+		}
+		summary = strings.Join(lines, "\n")
+		cond.Status, cond.Reason = metav1.ConditionFalse, "ConfigurationInvalid"
+		cond.Message = "the last good configuration stays in force: " + summary
+	}
+	patch, _ := json.Marshal(map[string]any{"status": map[string]any{
+		"result": result, "errorSummary": summary, "conditions": []metav1.Condition{cond},
+	}})
+	_, err := res.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	return err
+}
+
+func (c *Controller) markPoolStatusDirty() {
+	select {
+	case c.poolDirty <- struct{}{}:
+	default:
+	}
+}
+
+// runPoolStatus writes IPAddressPool status (assigned/available per
+// family) at most once per interval, when something changed.
+func (c *Controller) runPoolStatus(ctx context.Context, interval time.Duration) {
+	last := map[string]string{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.poolDirty:
+		}
+		c.cfgMu.Lock()
+		pools := c.poolObjects
+		c.cfgMu.Unlock()
+		for _, p := range pools {
+			st, ok := c.alloc.PoolStats(p.Name)
+			if !ok {
+				continue
+			}
+			status := map[string]any{
+				"assignedIPv4": int64(st.IPv4.InUse), "assignedIPv6": int64(st.IPv6.InUse),
+				"availableIPv4": clamp(st.IPv4.Available), "availableIPv6": clamp(st.IPv6.Available),
+			}
+			b, _ := json.Marshal(map[string]any{"status": status})
+			if last[p.Namespace+"/"+p.Name] == string(b) {
+				continue
+			}
+			_, err := c.dynamic.Resource(ipAddressPools).Namespace(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, b, metav1.PatchOptions{}, "status")
+			if err != nil {
+				c.log.Debug("cannot write pool status", "pool", p.Name, "error", err)
+				continue
+			}
+			last[p.Namespace+"/"+p.Name] = string(b)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+var ipAddressPools = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "ipaddresspools"}
+
+// clamp reports n as an int64, the largest int64 when it does not fit (the
+// exact figure is in the allocator's PoolStats and the metrics).
+func clamp(n *big.Int) int64 {
+	if n == nil {
+		return 0
+	}
+	if !n.IsInt64() {
+		return math.MaxInt64
+	}
+	return n.Int64()
+}
