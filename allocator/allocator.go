@@ -16,22 +16,22 @@ import (
 // has no pools.
 //
 // Allocate, Assign, Release and Lookup cost O(log n) for n held addresses
-// (plus the number of pools, and for a sharing key the number of addresses
-// held under that key), whatever the size of the pools; memory is
-// proportional to the assignments, not to the pools.
+// (plus the number of pools), whatever the size of the pools; with a
+// sharing key, Allocate also steps over the addresses held under that key
+// that are lower than the first free one and cannot be shared (their
+// ports overlap or their backend keys differ). Memory is proportional to
+// the assignments, not to the pools.
 type Allocator struct {
 	// mu guards every field below.
 	mu sync.Mutex
 	// pools is the current configuration; nil means no pools.
 	pools *poolSet
-	// services maps a service key to what it holds.
-	services map[string]*record
-	// held maps every held address to the first of its holders; the
-	// others follow through record.link, sorted by service. All holders
-	// of an address share one sharing key and backend key.
-	held map[netip.Addr]*record
+	// recs holds every service's record, indexed by service key and by
+	// held address. All holders of an address share one sharing key and
+	// backend key.
+	recs records
 	// byKey maps a non-empty sharing key to the addresses held under it.
-	byKey map[string]map[netip.Addr]struct{}
+	byKey map[string]*keySet
 }
 
 // record is one service's assignment and the request facts it keeps.
@@ -41,13 +41,14 @@ type record struct {
 	labels    map[string]string
 	nsLabels  map[string]string
 	pool      string
-	ps        *poolState   // the current state of pool, or nil
-	addrs     []netip.Addr // primary family first; points into buf
-	buf       [2]netip.Addr
-	next      [2]*record // the next holder of addrs[i]
+	ps        *poolState // the current state of pool, or nil
 	ports     []Port     // sorted, unique
 	key       string
 	backend   string
+	ips       [2]ip  // ips[:n], primary family first
+	n         uint8  // addresses held
+	next      [2]ref // the next holder of ips[i]
+	hnext     ref    // the next record whose service key has the same hash
 }
 
 // New returns an Allocator with no pools. It starts no goroutines. The
@@ -59,11 +60,6 @@ func New(cfg Config) *Allocator {
 }
 
 func (a *Allocator) init() {
-	if a.services == nil {
-		a.services = make(map[string]*record)
-		a.held = make(map[netip.Addr]*record)
-		a.byKey = make(map[string]map[netip.Addr]struct{})
-	}
 	if a.pools == nil {
 		a.pools = &poolSet{byName: map[string]*poolState{}}
 	}
@@ -101,28 +97,26 @@ func (a *Allocator) Allocate(req Request) (Assignment, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.init()
-	old := a.services[rec.service]
-	if old == nil {
-		if err := a.allocate(rec, req); err != nil {
+	r, h := a.recs.find(rec.service)
+	if r == 0 {
+		if err := a.allocate(&rec, req); err != nil {
 			return Assignment{}, err
 		}
-		a.hold(rec)
-		return a.assignment(rec), nil
+		return a.assignment(a.hold(&rec, h)), nil
 	}
-	if a.stranded(old) {
-		return a.assignment(old), nil
+	old := *a.recs.at(r)
+	if a.stranded(&old) {
+		return a.assignment(&old), nil
 	}
-	a.unhold(old)
-	if a.keep(old, rec, req) == nil {
-		a.hold(rec)
-		return a.assignment(rec), nil
+	a.unhold(r, h)
+	if a.keep(&old, &rec, req) == nil {
+		return a.assignment(a.hold(&rec, h)), nil
 	}
-	if err := a.allocate(rec, req); err != nil {
-		a.hold(old)
+	if err := a.allocate(&rec, req); err != nil {
+		a.hold(&old, h)
 		return Assignment{}, err
 	}
-	a.hold(rec)
-	return a.assignment(rec), nil
+	return a.assignment(a.hold(&rec, h)), nil
 }
 
 // Assign makes req.Service hold exactly addrs, one per family: the restore
@@ -154,19 +148,19 @@ func (a *Allocator) Assign(req Request, addrs []netip.Addr) (Assignment, error) 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.init()
-	old := a.services[rec.service]
-	if old != nil {
-		a.unhold(old)
+	var old record
+	r, h := a.recs.find(rec.service)
+	if r != 0 {
+		old = *a.recs.at(r)
+		a.unhold(r, h)
 	}
-	err = a.place(rec, false)
-	if err != nil {
-		if old != nil {
-			a.hold(old)
+	if err := a.place(&rec, false); err != nil {
+		if r != 0 {
+			a.hold(&old, h)
 		}
 		return Assignment{}, err
 	}
-	a.hold(rec)
-	return a.assignment(rec), nil
+	return a.assignment(a.hold(&rec, h)), nil
 }
 
 // Release frees everything service holds and reports whether it held
@@ -175,11 +169,11 @@ func (a *Allocator) Release(service string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.init()
-	rec := a.services[service]
-	if rec == nil {
+	r, h := a.recs.find(service)
+	if r == 0 {
 		return false
 	}
-	a.unhold(rec)
+	a.unhold(r, h)
 	return true
 }
 
@@ -188,11 +182,11 @@ func (a *Allocator) Lookup(service string) (Assignment, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.init()
-	rec := a.services[service]
-	if rec == nil {
+	r, _ := a.recs.find(service)
+	if r == 0 {
 		return Assignment{}, false
 	}
-	return a.assignment(rec), true
+	return a.assignment(a.recs.at(r)), true
 }
 
 // Holders returns the services holding addr, sorted.
@@ -200,8 +194,11 @@ func (a *Allocator) Holders(addr netip.Addr) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.init()
+	if !addr.IsValid() || addr.Zone() != "" {
+		return nil
+	}
 	var out []string
-	for h := a.held[addr]; h != nil; h = *h.link(addr) {
+	for _, h := range a.recs.holders(ipOf(addr)) {
 		out = append(out, h.service)
 	}
 	return out
@@ -212,41 +209,41 @@ func (a *Allocator) Assignments() []Assignment {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.init()
-	out := make([]Assignment, 0, len(a.services))
-	for _, rec := range a.services {
+	out := make([]Assignment, 0, a.recs.live)
+	a.recs.each(func(_ ref, rec *record) {
 		out = append(out, a.assignment(rec))
-	}
+	})
 	slices.SortFunc(out, func(x, y Assignment) int { return cmp.Compare(x.Service, y.Service) })
 	return out
 }
 
 // newRecord validates req and copies what the allocator keeps of it.
-func newRecord(req Request) (*record, error) {
+func newRecord(req Request) (record, error) {
 	if req.Service == "" {
-		return nil, fmt.Errorf("%w: empty service key", ErrInvalidRequest)
+		return record{}, fmt.Errorf("%w: empty service key", ErrInvalidRequest)
 	}
 	if req.Families.Stack > RequireDualStack {
-		return nil, fmt.Errorf("%w: %q: unknown stack policy %d", ErrInvalidRequest, req.Service, req.Families.Stack)
+		return record{}, fmt.Errorf("%w: %q: unknown stack policy %d", ErrInvalidRequest, req.Service, req.Families.Stack)
 	}
 	if p := req.Families.Primary; p != 0 && p != IPv4 && p != IPv6 {
-		return nil, fmt.Errorf("%w: %q: unknown family %d", ErrInvalidRequest, req.Service, p)
+		return record{}, fmt.Errorf("%w: %q: unknown family %d", ErrInvalidRequest, req.Service, p)
 	}
 	if err := checkAddrs(req.Addresses); err != nil {
-		return nil, fmt.Errorf("%w (service %q)", err, req.Service)
+		return record{}, fmt.Errorf("%w (service %q)", err, req.Service)
 	}
 	n := len(req.Addresses)
 	switch {
 	case n == 2 && req.Families.Stack == SingleStack:
-		return nil, fmt.Errorf("%w: %q: two addresses requested for a single-stack service", ErrInvalidRequest, req.Service)
+		return record{}, fmt.Errorf("%w: %q: two addresses requested for a single-stack service", ErrInvalidRequest, req.Service)
 	case n == 1 && req.Families.Stack == RequireDualStack:
-		return nil, fmt.Errorf("%w: %q: one address requested for a RequireDualStack service", ErrInvalidRequest, req.Service)
+		return record{}, fmt.Errorf("%w: %q: one address requested for a RequireDualStack service", ErrInvalidRequest, req.Service)
 	case n == 1 && req.Families.Primary != 0 && familyOf(req.Addresses[0]) != req.Families.Primary:
-		return nil, fmt.Errorf("%w: %q: requested %s is not of the primary family IPv%d", ErrInvalidRequest, req.Service, req.Addresses[0], req.Families.Primary)
+		return record{}, fmt.Errorf("%w: %q: requested %s is not of the primary family IPv%d", ErrInvalidRequest, req.Service, req.Addresses[0], req.Families.Primary)
 	}
 	ports := slices.Clone(req.Ports)
 	slices.SortFunc(ports, comparePorts)
 	ports = slices.Compact(ports)
-	return &record{
+	return record{
 		service:   req.Service,
 		namespace: req.Namespace,
 		labels:    maps.Clone(req.Labels),
@@ -293,14 +290,14 @@ func orderAddrs(addrs []netip.Addr, primary Family) []netip.Addr {
 }
 
 // primaryOf resolves the primary family of a request.
-func primaryOf(req Request, held []netip.Addr) Family {
+func primaryOf(req Request, held *record) Family {
 	switch {
 	case req.Families.Primary != 0:
 		return req.Families.Primary
 	case len(req.Addresses) > 0:
 		return familyOf(req.Addresses[0])
-	case len(held) > 0:
-		return familyOf(held[0])
+	case held != nil && held.n > 0:
+		return held.ips[0].family()
 	}
 	return IPv4
 }
@@ -314,11 +311,11 @@ func (a *Allocator) keep(old, rec *record, req Request) error {
 	if p == nil {
 		return ErrUnknownPool
 	}
-	primary := primaryOf(req, old.addrs)
+	primary := primaryOf(req, old)
 	heldOf := func(f Family) (netip.Addr, bool) {
-		for _, ad := range old.addrs {
-			if familyOf(ad) == f {
-				return ad, true
+		for _, x := range old.ips[:old.n] {
+			if x.family() == f {
+				return x.addr(), true
 			}
 		}
 		return netip.Addr{}, false
@@ -354,12 +351,12 @@ func (a *Allocator) keep(old, rec *record, req Request) error {
 			rec.setAddrs([]netip.Addr{pa, sa})
 		}
 	}
-	for _, ad := range rec.addrs {
-		if err := a.checkShare(ad, rec); err != nil {
+	for _, x := range rec.ips[:rec.n] {
+		if err := a.checkShare(x, rec); err != nil {
 			return err
 		}
 	}
-	if req.Families.Stack != SingleStack && len(rec.addrs) == 1 {
+	if req.Families.Stack != SingleStack && rec.n == 1 {
 		if sa, ok := a.pick(p, otherFamily(primary), rec); ok && a.admits(p, rec) {
 			rec.setAddrs([]netip.Addr{pa, sa})
 		} else if req.Families.Stack == RequireDualStack {
@@ -373,24 +370,25 @@ func (a *Allocator) keep(old, rec *record, req Request) error {
 // the pool must also admit rec and may not exclude the addresses.
 func (a *Allocator) place(rec *record, policy bool) error {
 	var pool *poolState
-	for _, ad := range rec.addrs {
-		p := a.pools.poolFor(ad)
+	for i := range int(rec.n) {
+		ad := rec.ips[i].addr()
+		p := a.pools.poolOf(rec.ips[i])
 		if p == nil {
 			return fmt.Errorf("%w: %s (service %q)", ErrAddressNotInPool, ad, rec.service)
 		}
 		if pool != nil && pool != p {
-			return fmt.Errorf("%w: %q: %s and %s are in different pools (%q, %q)", ErrInvalidRequest, rec.service, rec.addrs[0], ad, pool.cfg.Name, p.cfg.Name)
+			return fmt.Errorf("%w: %q: %s and %s are in different pools (%q, %q)", ErrInvalidRequest, rec.service, rec.ips[0].addr(), ad, pool.cfg.Name, p.cfg.Name)
 		}
 		pool = p
-		if _, ok := p.ord(ad); policy && !ok {
+		if _, ok := p.ordIP(rec.ips[i]); policy && !ok {
 			return fmt.Errorf("%w: %s is excluded from pool %q by AvoidBuggyIPs", ErrAddressNotInPool, ad, p.cfg.Name)
 		}
 	}
 	if policy && !a.admits(pool, rec) {
-		return fmt.Errorf("%w: pool %q of %s does not admit service %q", ErrNoEligiblePool, pool.cfg.Name, rec.addrs[0], rec.service)
+		return fmt.Errorf("%w: pool %q of %s does not admit service %q", ErrNoEligiblePool, pool.cfg.Name, rec.ips[0].addr(), rec.service)
 	}
-	for _, ad := range rec.addrs {
-		if err := a.checkShare(ad, rec); err != nil {
+	for _, x := range rec.ips[:rec.n] {
+		if err := a.checkShare(x, rec); err != nil {
 			return err
 		}
 	}
@@ -407,7 +405,7 @@ func (a *Allocator) allocate(rec *record, req Request) error {
 			return err
 		}
 		if req.Pool != "" && rec.pool != req.Pool {
-			return fmt.Errorf("%w: %s is in pool %q, not in the requested pool %q", ErrAddressNotInPool, rec.addrs[0], rec.pool, req.Pool)
+			return fmt.Errorf("%w: %s is in pool %q, not in the requested pool %q", ErrAddressNotInPool, rec.ips[0].addr(), rec.pool, req.Pool)
 		}
 		return nil
 	}
@@ -475,52 +473,81 @@ func (a *Allocator) allocate(rec *record, req Request) error {
 
 // pick returns the lowest address of family f in p that rec may take: the
 // first free one, or a lower one already shared compatibly under rec.key.
+// Addresses under the key are visited in ascending order from the bottom
+// of each of p's ranges, so the search stops at the first compatible one.
 func (a *Allocator) pick(p *poolState, f Family, rec *record) (netip.Addr, bool) {
 	best, ok := p.firstFree(f)
 	if rec.key == "" {
 		return best, ok
 	}
-	for ad := range a.byKey[rec.key] {
-		if familyOf(ad) != f || (ok && !ad.Less(best)) {
-			continue
+	ks := a.byKey[rec.key]
+	if ks == nil {
+		return best, ok
+	}
+	set := &ks.fams[famIndex(f)]
+	var limit u128
+	if ok {
+		limit = ipOf(best).u
+	}
+	for _, r := range p.fams[famIndex(f)].addrs {
+		if ok && !r.lo.less(limit) {
+			break
 		}
-		if a.pools.poolFor(ad) != p {
-			continue
-		}
-		if _, in := p.ord(ad); !in {
-			continue
-		}
-		if a.checkShare(ad, rec) == nil {
-			best, ok = ad, true
+		for x := r.lo; ; x = x.add1() {
+			var found bool
+			if x, found = set.next(x); !found || r.hi.less(x) || (ok && !x.less(limit)) {
+				break
+			}
+			cand := ip{u: x, v6: f == IPv6}
+			if _, in := p.ordIP(cand); in && a.shareConflict(cand, rec) == nil {
+				return cand.addr(), true
+			}
+			if x == r.hi {
+				break
+			}
 		}
 	}
 	return best, ok
 }
 
-// checkShare reports whether rec may hold ad next to its current holders.
-func (a *Allocator) checkShare(ad netip.Addr, rec *record) error {
-	for h := a.held[ad]; h != nil; h = *h.link(ad) {
+// shareConflict returns the first holder of x, by name, next to which rec
+// may not hold x, or nil.
+func (a *Allocator) shareConflict(x ip, rec *record) *record {
+	for _, h := range a.recs.holders(x) {
 		if h.service == rec.service {
 			continue
 		}
-		conflict := func(err error, format string, args ...any) error {
-			return &ConflictError{Addr: ad, Holder: h.service, Reason: fmt.Sprintf(format, args...), Err: err}
+		if h.key == "" || h.key != rec.key || h.backend != rec.backend {
+			return h
 		}
-		switch {
-		case h.key == "":
-			return conflict(ErrAddressInUse, "the holder does not allow sharing")
-		case rec.key == "":
-			return conflict(ErrAddressInUse, "service %q has no sharing key", rec.service)
-		case h.key != rec.key:
-			return conflict(ErrAddressInUse, "sharing key %q differs from the holder's %q", rec.key, h.key)
-		case h.backend != rec.backend:
-			return conflict(ErrSharingConflict, "backend key %q differs from the holder's %q", rec.backend, h.backend)
-		}
-		if pt, ok := overlap(h.ports, rec.ports); ok {
-			return conflict(ErrSharingConflict, "port %s/%d is in use", pt.Protocol, pt.Port)
+		if _, ok := overlap(h.ports, rec.ports); ok {
+			return h
 		}
 	}
 	return nil
+}
+
+// checkShare reports whether rec may hold x next to its current holders.
+func (a *Allocator) checkShare(x ip, rec *record) error {
+	h := a.shareConflict(x, rec)
+	if h == nil {
+		return nil
+	}
+	conflict := func(err error, format string, args ...any) error {
+		return &ConflictError{Addr: x.addr(), Holder: h.service, Reason: fmt.Sprintf(format, args...), Err: err}
+	}
+	switch {
+	case h.key == "":
+		return conflict(ErrAddressInUse, "the holder does not allow sharing")
+	case rec.key == "":
+		return conflict(ErrAddressInUse, "service %q has no sharing key", rec.service)
+	case h.key != rec.key:
+		return conflict(ErrAddressInUse, "sharing key %q differs from the holder's %q", rec.key, h.key)
+	case h.backend != rec.backend:
+		return conflict(ErrSharingConflict, "backend key %q differs from the holder's %q", rec.backend, h.backend)
+	}
+	pt, _ := overlap(h.ports, rec.ports)
+	return conflict(ErrSharingConflict, "port %s/%d is in use", pt.Protocol, pt.Port)
 }
 
 // overlap returns a port in both sorted lists.
@@ -542,109 +569,126 @@ func (a *Allocator) admits(p *poolState, rec *record) bool {
 	return p.cfg.Allocation.admits(rec.namespace, rec.labels, rec.nsLabels)
 }
 
-// setAddrs copies addrs into rec.
+// setAddrs copies addrs (at most two, unzoned) into rec.
 func (r *record) setAddrs(addrs []netip.Addr) {
-	n := copy(r.buf[:], addrs)
-	r.addrs = r.buf[:n]
+	r.n = 0
+	for _, ad := range addrs[:min(len(addrs), len(r.ips))] {
+		r.ips[r.n] = ipOf(ad)
+		r.n++
+	}
 }
 
-// link returns where rec keeps the next holder of ad, one of its addresses.
-func (r *record) link(ad netip.Addr) **record {
-	if len(r.addrs) > 1 && r.addrs[1] == ad {
+// addrs returns a fresh copy of rec's addresses.
+func (r *record) addrs() []netip.Addr {
+	out := make([]netip.Addr, r.n)
+	for i := range out {
+		out[i] = r.ips[i].addr()
+	}
+	return out
+}
+
+// link returns where r keeps the next holder of x, one of its addresses.
+func (r *record) link(x ip) *ref {
+	if r.n > 1 && r.ips[1] == x {
 		return &r.next[1]
 	}
 	return &r.next[0]
 }
 
-// hold records rec as holding its addresses.
-func (a *Allocator) hold(rec *record) {
-	a.services[rec.service] = rec
+// hold stores a copy of src, whose service key hashes to h, and records it
+// as holding its addresses.
+func (a *Allocator) hold(src *record, h uint64) *record {
+	r := a.recs.add(src, h)
+	rec := a.recs.at(r)
 	// rec.ps was set from the current pool set by place, keep, allocate
 	// or install.
 	if rec.ps != nil {
 		rec.ps.services++
 	}
-	for _, ad := range rec.addrs {
-		head := a.held[ad]
-		if head == nil {
-			*rec.link(ad) = nil
-			a.held[ad] = rec
-			if p := a.pools.poolFor(ad); p != nil {
-				if o, ok := p.ord(ad); ok {
-					p.fams[famIndex(familyOf(ad))].held.add(o)
+	for i, x := range rec.ips[:rec.n] {
+		head := a.recs.head(x)
+		if head == 0 {
+			a.recs.setHead(x, r)
+			if p := a.pools.poolOf(x); p != nil {
+				if o, ok := p.ordIP(x); ok {
+					p.fams[famIndex(x.family())].held.add(o)
 				}
 			}
-		} else {
-			var prev *record
-			cur := head
-			for cur != nil && cur.service < rec.service {
-				prev, cur = cur, *cur.link(ad)
+			// All holders share one key, so only a newly held address
+			// joins the key's set.
+			if rec.key != "" {
+				ks := a.byKey[rec.key]
+				if ks == nil {
+					if a.byKey == nil {
+						a.byKey = make(map[string]*keySet)
+					}
+					ks = &keySet{}
+					a.byKey[rec.key] = ks
+				}
+				ks.set(x).add(x.u)
 			}
-			*rec.link(ad) = cur
-			if prev == nil {
-				a.held[ad] = rec
-			} else {
-				*prev.link(ad) = rec
-			}
+			continue
 		}
-		// All holders share one key; re-adding is harmless.
-		if rec.key != "" {
-			set := a.byKey[rec.key]
-			if set == nil {
-				set = make(map[netip.Addr]struct{})
-				a.byKey[rec.key] = set
-			}
-			set[ad] = struct{}{}
+		var prev ref
+		cur := head
+		for cur != 0 && a.recs.at(cur).service < rec.service {
+			prev, cur = cur, *a.recs.at(cur).link(x)
+		}
+		rec.next[i] = cur
+		if prev == 0 {
+			a.recs.setHead(x, r)
+		} else {
+			*a.recs.at(prev).link(x) = r
 		}
 	}
+	return rec
 }
 
-// unhold forgets rec's holdings.
-func (a *Allocator) unhold(rec *record) {
-	delete(a.services, rec.service)
+// unhold forgets the holdings of the record in slot r, whose service key
+// hashes to h, and frees the slot.
+func (a *Allocator) unhold(r ref, h uint64) {
+	rec := a.recs.at(r)
 	if rec.ps != nil {
 		rec.ps.services--
 	}
-	for _, ad := range rec.addrs {
-		var prev *record
-		cur := a.held[ad]
-		for cur != nil && cur != rec {
-			prev, cur = cur, *cur.link(ad)
+	for i, x := range rec.ips[:rec.n] {
+		var prev ref
+		cur := a.recs.head(x)
+		for cur != 0 && cur != r {
+			prev, cur = cur, *a.recs.at(cur).link(x)
 		}
-		if cur == nil {
-			continue // not reachable: rec holds ad
+		if cur == 0 {
+			continue // not reachable: rec holds x
 		}
-		next := *rec.link(ad)
-		*rec.link(ad) = nil
+		next := rec.next[i]
 		switch {
-		case prev != nil:
-			*prev.link(ad) = next
+		case prev != 0:
+			*a.recs.at(prev).link(x) = next
 			continue
-		case next != nil:
-			a.held[ad] = next
+		case next != 0:
+			a.recs.setHead(x, next)
 			continue
 		}
-		delete(a.held, ad)
-		if p := a.pools.poolFor(ad); p != nil {
-			if o, ok := p.ord(ad); ok {
-				p.fams[famIndex(familyOf(ad))].held.remove(o)
+		a.recs.setHead(x, 0)
+		if p := a.pools.poolOf(x); p != nil {
+			if o, ok := p.ordIP(x); ok {
+				p.fams[famIndex(x.family())].held.remove(o)
 			}
 		}
-		if rec.key != "" {
-			if set := a.byKey[rec.key]; set != nil {
-				delete(set, ad)
-				if len(set) == 0 {
-					delete(a.byKey, rec.key)
-				}
+		if ks := a.byKey[rec.key]; rec.key != "" && ks != nil {
+			ks.set(x).remove(x.u)
+			if ks.len() == 0 {
+				delete(a.byKey, rec.key)
 			}
 		}
 	}
+	a.recs.remove(r, h)
 }
 
 // stranded reports whether rec's addresses are not all in its pool.
 func (a *Allocator) stranded(rec *record) bool {
-	for _, ad := range rec.addrs {
-		p := a.pools.poolFor(ad)
+	for _, x := range rec.ips[:rec.n] {
+		p := a.pools.poolOf(x)
 		if p == nil || p.cfg.Name != rec.pool {
 			return true
 		}
@@ -661,8 +705,8 @@ func (a *Allocator) ineligible(rec *record) bool {
 	if !a.admits(p, rec) {
 		return true
 	}
-	for _, ad := range rec.addrs {
-		if _, ok := p.ord(ad); !ok {
+	for _, x := range rec.ips[:rec.n] {
+		if _, ok := p.ordIP(x); !ok {
 			return true
 		}
 	}
@@ -674,7 +718,7 @@ func (a *Allocator) assignment(rec *record) Assignment {
 	return Assignment{
 		Service:    rec.service,
 		Pool:       rec.pool,
-		Addresses:  slices.Clone(rec.addrs),
+		Addresses:  rec.addrs(),
 		SharingKey: rec.key,
 		Stranded:   st,
 		Ineligible: !st && a.ineligible(rec),

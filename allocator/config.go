@@ -3,7 +3,6 @@ package allocator
 import (
 	"cmp"
 	"math/big"
-	"net/netip"
 	"slices"
 )
 
@@ -45,20 +44,17 @@ func (a *Allocator) WhatIf(pools []Pool) (Report, error) {
 
 // report lists what installing ps would do to the assignments.
 func (a *Allocator) report(ps *poolSet) Report {
-	names := make([]string, 0, len(a.services))
-	for name := range a.services {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+	recs := make([]*record, 0, a.recs.live)
+	a.recs.each(func(_ ref, rec *record) { recs = append(recs, rec) })
+	slices.SortFunc(recs, func(x, y *record) int { return cmp.Compare(x.service, y.service) })
 	var rep Report
-	for _, name := range names {
-		rec := a.services[name]
-		np, stranded := poolOfAll(ps, rec.addrs)
-		c := Change{Service: name, Addresses: slices.Clone(rec.addrs), OldPool: rec.pool}
+	for _, rec := range recs {
+		np, stranded := poolOfAll(ps, rec)
+		c := Change{Service: rec.service, Addresses: rec.addrs(), OldPool: rec.pool}
 		switch {
 		case stranded:
 			c.Reason = Stranded
-		case !np.cfg.Allocation.admits(rec.namespace, rec.labels, rec.nsLabels) || excludes(np, rec.addrs):
+		case !np.cfg.Allocation.admits(rec.namespace, rec.labels, rec.nsLabels) || excludes(np, rec):
 			c.Reason, c.NewPool = Ineligible, np.cfg.Name
 		case np.cfg.Name != rec.pool:
 			c.Reason, c.NewPool = Repooled, np.cfg.Name
@@ -70,11 +66,11 @@ func (a *Allocator) report(ps *poolSet) Report {
 	return rep
 }
 
-// poolOfAll returns the one pool of ps holding all addrs; stranded is true
-// when there is none.
-func poolOfAll(ps *poolSet, addrs []netip.Addr) (p *poolState, stranded bool) {
-	for _, ad := range addrs {
-		q := ps.poolFor(ad)
+// poolOfAll returns the one pool of ps holding all of rec's addresses;
+// stranded is true when there is none.
+func poolOfAll(ps *poolSet, rec *record) (p *poolState, stranded bool) {
+	for _, x := range rec.ips[:rec.n] {
+		q := ps.poolOf(x)
 		if q == nil || (p != nil && q != p) {
 			return nil, true
 		}
@@ -83,9 +79,10 @@ func poolOfAll(ps *poolSet, addrs []netip.Addr) (p *poolState, stranded bool) {
 	return p, p == nil
 }
 
-func excludes(p *poolState, addrs []netip.Addr) bool {
-	for _, ad := range addrs {
-		if _, ok := p.ord(ad); !ok {
+// excludes reports whether p excludes one of rec's addresses.
+func excludes(p *poolState, rec *record) bool {
+	for _, x := range rec.ips[:rec.n] {
+		if _, ok := p.ordIP(x); !ok {
 			return true
 		}
 	}
@@ -96,28 +93,37 @@ func excludes(p *poolState, addrs []netip.Addr) bool {
 // held sets.
 func (a *Allocator) install(ps *poolSet) {
 	a.pools = ps
-	for _, rec := range a.services {
-		if p, stranded := poolOfAll(ps, rec.addrs); !stranded {
+	a.recs.each(func(_ ref, rec *record) {
+		if p, stranded := poolOfAll(ps, rec); !stranded {
 			rec.pool = p.cfg.Name
 		}
 		rec.ps = ps.byName[rec.pool]
 		if rec.ps != nil {
 			rec.ps.services++
 		}
-	}
-	addrs := make([]netip.Addr, 0, len(a.held))
-	for ad := range a.held {
-		addrs = append(addrs, ad)
-	}
+	})
+	held := make([]ip, 0, a.recs.heldCount())
+	a.recs.eachHeld(func(x ip, _ ref) { held = append(held, x) })
 	// Sorted insertion keeps the treap shapes independent of map order.
-	slices.SortFunc(addrs, netip.Addr.Compare)
-	for _, ad := range addrs {
-		if p := ps.poolFor(ad); p != nil {
-			if o, ok := p.ord(ad); ok {
-				p.fams[famIndex(familyOf(ad))].held.add(o)
+	slices.SortFunc(held, compareIPs)
+	for _, x := range held {
+		if p := ps.poolOf(x); p != nil {
+			if o, ok := p.ordIP(x); ok {
+				p.fams[famIndex(x.family())].held.add(o)
 			}
 		}
 	}
+}
+
+// compareIPs orders IPv4 before IPv6, then by value, as netip.Addr does.
+func compareIPs(x, y ip) int {
+	if x.v6 != y.v6 {
+		if x.v6 {
+			return 1
+		}
+		return -1
+	}
+	return x.u.cmp(y.u)
 }
 
 // Pools returns a copy of the current pool set, sorted by name.

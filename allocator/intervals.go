@@ -8,10 +8,15 @@ package allocator
 // ordinal. Memory is proportional to the number of intervals, which is at
 // most the number of ordinals held.
 //
+// The nodes live in one slice and link by index, so the set holds no
+// pointers for the garbage collector to scan. Index 0 is the nil node.
+//
 // Treap priorities come from a counter hashed with splitmix64, so the
 // shape is deterministic; results never depend on it anyway.
 type intervalSet struct {
-	root  *ivNode
+	mem   []ivNode // mem[0] is unused; freed nodes chain through left
+	free  int32
+	root  int32
 	count uint64 // ordinals in the set
 	nodes int    // intervals in the set
 	seq   uint64
@@ -20,7 +25,7 @@ type intervalSet struct {
 type ivNode struct {
 	start, end  u128
 	prio        uint64
-	left, right *ivNode
+	left, right int32
 }
 
 func splitmix64(x uint64) uint64 {
@@ -30,78 +35,129 @@ func splitmix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// floor returns the interval with the greatest start <= x, or nil.
-func (s *intervalSet) floor(x u128) *ivNode {
-	var best *ivNode
+// newNode returns the index of a fresh node holding [x, x].
+func (s *intervalSet) newNode(x u128) int32 {
+	s.seq++
+	nd := ivNode{start: x, end: x, prio: splitmix64(s.seq)}
+	if i := s.free; i != 0 {
+		s.free = s.mem[i].left
+		s.mem[i] = nd
+		return i
+	}
+	if len(s.mem) == 0 {
+		s.mem = append(s.mem, ivNode{})
+	}
+	s.mem = append(s.mem, nd)
+	return int32(len(s.mem) - 1)
+}
+
+func (s *intervalSet) freeNode(i int32) {
+	s.mem[i] = ivNode{left: s.free}
+	s.free = i
+}
+
+// floor returns the interval with the greatest start <= x, or 0.
+func (s *intervalSet) floor(x u128) int32 {
+	var best int32
 	n := s.root
-	for n != nil {
-		if x.less(n.start) {
-			n = n.left
+	for n != 0 {
+		nd := &s.mem[n]
+		if x.less(nd.start) {
+			n = nd.left
 		} else {
 			best = n
-			n = n.right
+			n = nd.right
 		}
 	}
 	return best
 }
 
-// exact returns the interval starting at x, or nil.
-func (s *intervalSet) exact(x u128) *ivNode {
+// above returns the interval with the least start > x, or 0.
+func (s *intervalSet) above(x u128) int32 {
+	var best int32
 	n := s.root
-	for n != nil {
-		switch c := x.cmp(n.start); {
+	for n != 0 {
+		nd := &s.mem[n]
+		if x.less(nd.start) {
+			best = n
+			n = nd.left
+		} else {
+			n = nd.right
+		}
+	}
+	return best
+}
+
+// exact returns the interval starting at x, or 0.
+func (s *intervalSet) exact(x u128) int32 {
+	n := s.root
+	for n != 0 {
+		nd := &s.mem[n]
+		switch c := x.cmp(nd.start); {
 		case c < 0:
-			n = n.left
+			n = nd.left
 		case c > 0:
-			n = n.right
+			n = nd.right
 		default:
 			return n
 		}
 	}
-	return nil
+	return 0
 }
 
 // contains reports whether x is in the set.
 func (s *intervalSet) contains(x u128) bool {
 	n := s.floor(x)
-	return n != nil && !n.end.less(x)
+	return n != 0 && !s.mem[n].end.less(x)
+}
+
+// next returns the smallest ordinal in the set that is >= x.
+func (s *intervalSet) next(x u128) (u128, bool) {
+	if n := s.floor(x); n != 0 && !s.mem[n].end.less(x) {
+		return x, true
+	}
+	if n := s.above(x); n != 0 {
+		return s.mem[n].start, true
+	}
+	return u128{}, false
 }
 
 // firstFree returns the smallest ordinal in [lo, hi] not in the set.
 func (s *intervalSet) firstFree(lo, hi u128) (u128, bool) {
 	n := s.floor(lo)
-	if n == nil || n.end.less(lo) {
+	if n == 0 || s.mem[n].end.less(lo) {
 		return lo, true
 	}
-	// Intervals are maximal, so n.end+1 is free (if it exists).
-	if !n.end.less(hi) {
+	// Intervals are maximal, so end+1 is free (if it exists).
+	end := s.mem[n].end
+	if !end.less(hi) {
 		return u128{}, false
 	}
-	return n.end.add1(), true
+	return end.add1(), true
 }
 
 // add inserts x, which must not be in the set.
 func (s *intervalSet) add(x u128) {
-	var left, right *ivNode
-	if l := s.floor(x); l != nil && l.end.add1() == x && l.end != maxU128 {
+	var left, right int32
+	if l := s.floor(x); l != 0 && s.mem[l].end != maxU128 && s.mem[l].end.add1() == x {
 		left = l
 	}
 	if x != maxU128 {
 		right = s.exact(x.add1())
 	}
 	switch {
-	case left != nil && right != nil:
-		left.end = right.end
-		s.root = ivDelete(s.root, right.start)
+	case left != 0 && right != 0:
+		s.mem[left].end = s.mem[right].end
+		s.root = s.delete(s.root, s.mem[right].start)
+		s.freeNode(right)
 		s.nodes--
-	case left != nil:
-		left.end = x
-	case right != nil:
+	case left != 0:
+		s.mem[left].end = x
+	case right != 0:
 		// Lowering the key keeps the order: nothing lies in between.
-		right.start = x
+		s.mem[right].start = x
 	default:
-		s.seq++
-		s.root = ivInsert(s.root, &ivNode{start: x, end: x, prio: splitmix64(s.seq)})
+		s.root = s.insert(s.root, s.newNode(x))
 		s.nodes++
 	}
 	s.count++
@@ -110,91 +166,102 @@ func (s *intervalSet) add(x u128) {
 // remove deletes x, reporting whether it was in the set.
 func (s *intervalSet) remove(x u128) bool {
 	n := s.floor(x)
-	if n == nil || n.end.less(x) {
+	if n == 0 || s.mem[n].end.less(x) {
 		return false
 	}
+	nd := &s.mem[n]
 	switch {
-	case n.start == n.end:
-		s.root = ivDelete(s.root, n.start)
+	case nd.start == nd.end:
+		s.root = s.delete(s.root, nd.start)
+		s.freeNode(n)
 		s.nodes--
-	case n.start == x:
-		n.start = x.add1()
-	case n.end == x:
-		n.end = x.sub1()
+	case nd.start == x:
+		nd.start = x.add1()
+	case nd.end == x:
+		nd.end = x.sub1()
 	default:
-		end := n.end
-		n.end = x.sub1()
-		s.seq++
-		s.root = ivInsert(s.root, &ivNode{start: x.add1(), end: end, prio: splitmix64(s.seq)})
+		end := nd.end
+		nd.end = x.sub1()
+		i := s.newNode(x.add1()) // may move s.mem
+		s.mem[i].end = end
+		s.root = s.insert(s.root, i)
 		s.nodes++
 	}
 	s.count--
 	return true
 }
 
-func ivInsert(root, nd *ivNode) *ivNode {
-	if root == nil {
+// insert adds node nd to the treap rooted at root and returns the new root.
+func (s *intervalSet) insert(root, nd int32) int32 {
+	if root == 0 {
 		return nd
 	}
-	if nd.start.less(root.start) {
-		root.left = ivInsert(root.left, nd)
-		if root.left.prio > root.prio {
-			l := root.left
-			root.left = l.right
-			l.right = root
+	r := &s.mem[root]
+	if s.mem[nd].start.less(r.start) {
+		l := s.insert(r.left, nd)
+		r = &s.mem[root]
+		r.left = l
+		if s.mem[l].prio > r.prio {
+			r.left = s.mem[l].right
+			s.mem[l].right = root
 			return l
 		}
 		return root
 	}
-	root.right = ivInsert(root.right, nd)
-	if root.right.prio > root.prio {
-		r := root.right
-		root.right = r.left
-		r.left = root
-		return r
+	rt := s.insert(r.right, nd)
+	r = &s.mem[root]
+	r.right = rt
+	if s.mem[rt].prio > r.prio {
+		r.right = s.mem[rt].left
+		s.mem[rt].left = root
+		return rt
 	}
 	return root
 }
 
-func ivDelete(root *ivNode, start u128) *ivNode {
-	if root == nil {
-		return nil
+// delete unlinks the node starting at start and returns the new root. The
+// caller frees the node.
+func (s *intervalSet) delete(root int32, start u128) int32 {
+	if root == 0 {
+		return 0
 	}
-	switch c := start.cmp(root.start); {
+	r := &s.mem[root]
+	switch c := start.cmp(r.start); {
 	case c < 0:
-		root.left = ivDelete(root.left, start)
+		r.left = s.delete(r.left, start)
 	case c > 0:
-		root.right = ivDelete(root.right, start)
+		r.right = s.delete(r.right, start)
 	default:
-		return ivMerge(root.left, root.right)
+		return s.merge(r.left, r.right)
 	}
 	return root
 }
 
-// ivMerge joins two treaps where every key of a is below every key of b.
-func ivMerge(a, b *ivNode) *ivNode {
+// merge joins two treaps where every key of a is below every key of b.
+func (s *intervalSet) merge(a, b int32) int32 {
 	switch {
-	case a == nil:
+	case a == 0:
 		return b
-	case b == nil:
+	case b == 0:
 		return a
-	case a.prio > b.prio:
-		a.right = ivMerge(a.right, b)
+	case s.mem[a].prio > s.mem[b].prio:
+		s.mem[a].right = s.merge(s.mem[a].right, b)
 		return a
 	default:
-		b.left = ivMerge(a, b.left)
+		s.mem[b].left = s.merge(a, s.mem[b].left)
 		return b
 	}
 }
 
 // walk calls f for each interval in order until f returns false.
 func (s *intervalSet) walk(f func(start, end u128) bool) {
-	var rec func(n *ivNode) bool
-	rec = func(n *ivNode) bool {
-		if n == nil {
+	var rec func(n int32) bool
+	rec = func(n int32) bool {
+		if n == 0 {
 			return true
 		}
-		return rec(n.left) && f(n.start, n.end) && rec(n.right)
+		nd := s.mem[n]
+		return rec(nd.left) && f(nd.start, nd.end) && rec(nd.right)
 	}
 	rec(s.root)
 }

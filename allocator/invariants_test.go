@@ -18,48 +18,74 @@ func checkInvariants(a *Allocator) error {
 	defer a.mu.Unlock()
 	a.init()
 	svcCount := map[string]int{}
-	for name, rec := range a.services {
-		if rec.service != name {
-			return fmt.Errorf("record %q filed under %q", rec.service, name)
+	live := 0
+	var err error
+	a.recs.each(func(r ref, rec *record) {
+		live++
+		if err != nil {
+			return
 		}
-		if len(rec.addrs) == 0 || len(rec.addrs) > 2 {
-			return fmt.Errorf("%q holds %d addresses", name, len(rec.addrs))
+		name := rec.service
+		if got, _ := a.recs.find(name); got != r {
+			err = fmt.Errorf("record %q in slot %d filed under slot %d", name, r, got)
+			return
+		}
+		if rec.n == 0 || rec.n > 2 {
+			err = fmt.Errorf("%q holds %d addresses", name, rec.n)
+			return
 		}
 		if rec.ps != a.pools.byName[rec.pool] {
-			return fmt.Errorf("%q: stale pool state", name)
+			err = fmt.Errorf("%q: stale pool state", name)
+			return
 		}
 		if rec.ps != nil {
 			svcCount[rec.pool]++
 		}
-		if len(rec.addrs) > 0 && &rec.addrs[0] != &rec.buf[0] {
-			return fmt.Errorf("%q: addresses outside the record", name)
-		}
-		for _, ad := range rec.addrs {
-			if !slices.Contains(holderList(a, ad), rec) {
-				return fmt.Errorf("%q holds %s but is not among its holders", name, ad)
+		for _, x := range rec.ips[:rec.n] {
+			if !slices.Contains(holderList(a, x.addr()), rec) {
+				err = fmt.Errorf("%q holds %s but is not among its holders", name, x.addr())
+				return
 			}
 		}
 		if !a.stranded(rec) {
-			for _, ad := range rec.addrs {
-				if p := a.pools.poolFor(ad); p == nil || p.cfg.Name != rec.pool {
-					return fmt.Errorf("%q: %s is not in its pool %q", name, ad, rec.pool)
+			for _, x := range rec.ips[:rec.n] {
+				if p := a.pools.poolFor(x.addr()); p == nil || p.cfg.Name != rec.pool {
+					err = fmt.Errorf("%q: %s is not in its pool %q", name, x.addr(), rec.pool)
+					return
 				}
 			}
 		}
+	})
+	if err != nil {
+		return err
+	}
+	if live != a.recs.live {
+		return fmt.Errorf("%d records stored, %d counted", live, a.recs.live)
+	}
+	indexed := 0
+	for _, head := range a.recs.byName {
+		for r := head; r != 0 && indexed <= live; r = a.recs.at(r).hnext {
+			indexed++
+		}
+	}
+	if indexed != live {
+		return fmt.Errorf("service index holds %d records, %d stored", indexed, live)
 	}
 	for name, p := range a.pools.byName {
 		if svcCount[name] != p.services {
 			return fmt.Errorf("pool %q counts %d services, recount %d", name, p.services, svcCount[name])
 		}
 	}
-	keyed := map[string]int{}
-	for ad := range a.held {
+	var held []netip.Addr
+	a.recs.eachHeld(func(x ip, _ ref) { held = append(held, x.addr()) })
+	keyed := map[string]uint64{}
+	for _, ad := range held {
 		hs := holderList(a, ad)
 		if len(hs) == 0 {
 			return fmt.Errorf("%s has an empty holder list", ad)
 		}
 		for i, h := range hs {
-			if a.services[h.service] != h || !slices.Contains(h.addrs, ad) {
+			if f, _ := a.recs.find(h.service); f == 0 || a.recs.at(f) != h || !slices.Contains(h.addrs(), ad) {
 				return fmt.Errorf("%s lists stale holder %q", ad, h.service)
 			}
 			if i > 0 && hs[i-1].service >= h.service {
@@ -75,22 +101,28 @@ func checkInvariants(a *Allocator) error {
 			}
 		}
 		if k := hs[0].key; k != "" {
-			if _, ok := a.byKey[k][ad]; !ok {
+			x := ipOf(ad)
+			if ks := a.byKey[k]; ks == nil || !ks.set(x).contains(x.u) {
 				return fmt.Errorf("%s missing from key %q index", ad, k)
 			}
 			keyed[k]++
 		}
 	}
 	for k, set := range a.byKey {
-		if len(set) != keyed[k] {
-			return fmt.Errorf("key %q indexes %d addresses, recount %d", k, len(set), keyed[k])
+		if set.len() != keyed[k] {
+			return fmt.Errorf("key %q indexes %d addresses, recount %d", k, set.len(), keyed[k])
+		}
+		for fi := range set.fams {
+			if err := checkIntervals(&set.fams[fi]); err != nil {
+				return fmt.Errorf("key %q: %v", k, err)
+			}
 		}
 	}
 	for _, p := range a.pools.byName {
 		for fi, f := range []Family{IPv4, IPv6} {
 			fs := &p.fams[fi]
 			var recount uint64
-			for ad := range a.held {
+			for _, ad := range held {
 				if familyOf(ad) != f || a.pools.poolFor(ad) != p {
 					continue
 				}
@@ -101,34 +133,56 @@ func checkInvariants(a *Allocator) error {
 					}
 				}
 			}
-			var sum, nodes uint64
-			var prev *u128
-			var err error
-			fs.held.walk(func(s, e u128) bool {
-				nodes++
-				if e.less(s) || (prev != nil && !prev.add1().less(s)) {
-					err = fmt.Errorf("pool %q: intervals out of order or touching", p.cfg.Name)
-					return false
-				}
-				sum += e.sub(s).lo + 1
-				pe := e
-				prev = &pe
-				return true
-			})
-			if err != nil {
-				return err
+			if err := checkIntervals(&fs.held); err != nil {
+				return fmt.Errorf("pool %q: %v", p.cfg.Name, err)
 			}
-			if sum != fs.held.count || recount != fs.held.count || nodes != uint64(fs.held.nodes) {
-				return fmt.Errorf("pool %q IPv%d: count %d, interval sum %d, recount %d", p.cfg.Name, f, fs.held.count, sum, recount)
+			if recount != fs.held.count {
+				return fmt.Errorf("pool %q IPv%d: count %d, recount %d", p.cfg.Name, f, fs.held.count, recount)
 			}
 		}
 	}
 	return nil
 }
 
+// checkIntervals verifies that s's intervals are ordered, maximal and
+// counted right, and that its node slice has no leaked nodes.
+func checkIntervals(s *intervalSet) error {
+	var sum, nodes uint64
+	var prev *u128
+	var err error
+	s.walk(func(st, e u128) bool {
+		nodes++
+		if e.less(st) || (prev != nil && !prev.add1().less(st)) {
+			err = fmt.Errorf("intervals out of order or touching")
+			return false
+		}
+		sum += e.sub(st).lo + 1
+		pe := e
+		prev = &pe
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if sum != s.count || nodes != uint64(s.nodes) {
+		return fmt.Errorf("count %d, interval sum %d; nodes %d, walked %d", s.count, sum, s.nodes, nodes)
+	}
+	free := 0
+	for i := s.free; i != 0 && free < len(s.mem); i = s.mem[i].left {
+		free++
+	}
+	if len(s.mem) > 0 && free+s.nodes != len(s.mem)-1 {
+		return fmt.Errorf("%d nodes in use and %d free of %d", s.nodes, free, len(s.mem)-1)
+	}
+	return nil
+}
+
 func holderList(a *Allocator, ad netip.Addr) []*record {
 	var out []*record
-	for h := a.held[ad]; h != nil && len(out) < 1000; h = *h.link(ad) {
+	for _, h := range a.recs.holders(ipOf(ad)) {
+		if len(out) >= 1000 {
+			break
+		}
 		out = append(out, h)
 	}
 	return out

@@ -22,6 +22,9 @@ type poolState struct {
 type familyState struct {
 	// ranges are the pool's ordinals of this family, sorted, merged.
 	ranges []ordRange
+	// addrs are the pool's address ranges of this family as raw values
+	// (ordinals without AvoidBuggyIPs), sorted, for the sharing-key search.
+	addrs []ordRange
 	// held are the ordinals held by services.
 	held intervalSet
 }
@@ -30,7 +33,19 @@ func (p *poolState) avoid(f Family) bool { return p.cfg.AvoidBuggyIPs && f == IP
 
 // ord returns a's ordinal in p; ok is false when p excludes a.
 func (p *poolState) ord(a netip.Addr) (u128, bool) {
-	return ordOf(a, p.avoid(familyOf(a)))
+	return p.ordIP(ipOf(a))
+}
+
+// ordIP is ord for an ip; it agrees with ordOf.
+func (p *poolState) ordIP(x ip) (u128, bool) {
+	if x.v6 || !p.cfg.AvoidBuggyIPs {
+		return x.u, true
+	}
+	last := x.u.lo & 0xff
+	if last == 0 || last == 255 {
+		return u128{}, false
+	}
+	return u128{0, (x.u.lo>>8)*254 + last - 1}, true
 }
 
 func (p *poolState) hasFamily(f Family) bool { return len(p.fams[famIndex(f)].ranges) > 0 }
@@ -60,6 +75,7 @@ func (p *poolState) firstFree(f Family) (netip.Addr, bool) {
 // rangeEntry is one merged address range of one pool, for poolFor.
 type rangeEntry struct {
 	from, to netip.Addr
+	lo, hi   ip // from and to, for poolOf
 	pool     *poolState
 }
 
@@ -75,19 +91,31 @@ type poolSet struct {
 
 // poolFor returns the pool whose ranges contain a, or nil.
 func (s *poolSet) poolFor(a netip.Addr) *poolState {
-	if s == nil || !a.IsValid() {
+	if s == nil || !a.IsValid() || a.Zone() != "" {
 		return nil
 	}
-	i, found := slices.BinarySearchFunc(s.index, a, func(e rangeEntry, a netip.Addr) int {
-		return e.from.Compare(a)
-	})
-	if found {
-		return s.index[i].pool
-	}
-	if i == 0 {
+	return s.poolOf(ipOf(a))
+}
+
+// poolOf returns the pool whose ranges contain x, or nil.
+func (s *poolSet) poolOf(x ip) *poolState {
+	if s == nil {
 		return nil
 	}
-	if e := s.index[i-1]; a.Compare(e.to) <= 0 {
+	// The first entry starting above x; the one before it may hold x.
+	lo, hi := 0, len(s.index)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if compareIPs(s.index[m].lo, x) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return nil
+	}
+	if e := &s.index[lo-1]; compareIPs(x, e.hi) <= 0 {
 		return e.pool
 	}
 	return nil
@@ -152,10 +180,11 @@ func buildPools(pools []Pool) (*poolSet, error) {
 		ps := &poolState{cfg: clonePool(p)}
 		s.byName[p.Name] = ps
 		for _, r := range mergeRanges(p.Addresses) {
-			s.index = append(s.index, rangeEntry{from: r.From(), to: r.To(), pool: ps})
+			s.index = append(s.index, rangeEntry{from: r.From(), to: r.To(), lo: ipOf(r.From()), hi: ipOf(r.To()), pool: ps})
 			f := familyOf(r.From())
+			fs := &ps.fams[famIndex(f)]
+			fs.addrs = append(fs.addrs, ordRange{ipOf(r.From()).u, ipOf(r.To()).u})
 			if or, ok := ordRangeOf(r.From(), r.To(), ps.avoid(f)); ok {
-				fs := &ps.fams[famIndex(f)]
 				// Ranges arrive sorted; ordinals may now touch.
 				if n := len(fs.ranges); n > 0 && fs.ranges[n-1].hi != maxU128 && fs.ranges[n-1].hi.add1() == or.lo {
 					fs.ranges[n-1].hi = or.hi

@@ -146,6 +146,7 @@ type harness struct {
 	a     *Announcer
 	sock  *fakeSockets
 	polls atomic.Int64 // calls of Config.Links, one per refresh
+	links atomic.Pointer[[]Link]
 }
 
 // settle waits until a refresh started after this call has completed.
@@ -161,7 +162,8 @@ func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	h := &harness{sock: &fakeSockets{arp: map[string]*fakeARP{}, ndp: map[string]*fakeNDP{}}}
 	cfg.Sockets = h.sock
-	cfg.Links = func() ([]Link, error) { h.polls.Add(1); return testLinks, nil }
+	h.links.Store(&testLinks)
+	cfg.Links = func() ([]Link, error) { h.polls.Add(1); return *h.links.Load(), nil }
 	cfg.GratuitousInterval = time.Millisecond
 	if cfg.GratuitousCount == 0 {
 		cfg.GratuitousCount = 2
@@ -200,6 +202,13 @@ func (h *harness) sockets(t *testing.T, name string) (*fakeARP, *fakeNDP) {
 	var n *fakeNDP
 	waitFor(t, "sockets on "+name, func() bool { a, n = h.sock.get(name); return a != nil && n != nil })
 	return a, n
+}
+
+func (h *harness) arpSocket(t *testing.T, name string) *fakeARP {
+	t.Helper()
+	var a *fakeARP
+	waitFor(t, "ARP socket on "+name, func() bool { a, _ = h.sock.get(name); return a != nil })
+	return a
 }
 
 func recv[T any](t *testing.T, c chan T) T {
@@ -340,4 +349,34 @@ func TestAnnounceInvalid(t *testing.T) {
 	if err := a.Withdraw(context.Background(), "unknown"); err != nil {
 		t.Errorf("Withdraw(unknown) = %v", err)
 	}
+}
+
+func TestInterfacesComeAndGo(t *testing.T) {
+	h := start(t, Config{GratuitousCount: 1})
+	only := []Link{testLinks[1]} // eth0
+	h.links.Store(&only)
+	if err := h.a.Announce(context.Background(), announce.Announcement{Service: "s", Addresses: []netip.Addr{testVIP4}}); err != nil {
+		t.Fatal(err)
+	}
+	eth0 := h.arpSocket(t, "eth0")
+	recv(t, eth0.out) // gratuitous request
+	recv(t, eth0.out) // and reply
+
+	// eth1 appears and eth0 goes: eth1 gets a burst, eth0's socket closes.
+	next := []Link{testLinks[2]}
+	h.links.Store(&next)
+	h.a.wake()
+	eth1 := h.arpSocket(t, "eth1")
+	f := recv(t, eth1.out)
+	if r, err := parseARPRequest(f); err != nil || r.targetIP != testVIP4 || !slices.Equal(r.senderMAC, testLinks[2].HardwareAddr) {
+		t.Fatalf("gratuitous on eth1 = %x, %v", f, err)
+	}
+	waitFor(t, "eth0 closed", func() bool {
+		select {
+		case <-eth0.closed:
+			return true
+		default:
+			return false
+		}
+	})
 }

@@ -24,7 +24,9 @@
 //     between, so the views agree on what matters. A node whose own ticks
 //     come late (a stalled process) does not judge others, and a dropped
 //     node comes back only after answering for Config.RecoverAfter, so a
-//     healthy network does not flap.
+//     healthy network does not flap. If that was a false alarm, the
+//     restored node gets a Reclaim event and should announce its addresses
+//     again, since the watcher may have redirected neighbours' caches.
 //
 //   - Draining. Drain tells every peer directly that this node is leaving;
 //     they drop it from their alive view, let their subscribers take over

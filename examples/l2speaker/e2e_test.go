@@ -136,7 +136,8 @@ func (x *lab) start(h *netlab.Host) {
 	x.runs[h.Name]++
 	p, err := h.Start(context.Background(), fmt.Sprintf("%s-%d.log", h.Name, x.runs[h.Name]), speakerBinary(x.t),
 		"-name", h.Name, "-bind", netip.AddrPortFrom(h.IPv4, 7946).String(), "-peers", strings.Join(peers, ","),
-		"-vips", strings.Join(list, ","), "-iface", h.Iface, "-http", fmt.Sprintf(":%d", httpPort))
+		"-vips", strings.Join(list, ","), "-iface", h.Iface, "-http", fmt.Sprintf(":%d", httpPort),
+		"-key", "000102030405060708090a0b0c0d0e0f") // gossip and watch pings encrypted
 	if err != nil {
 		x.t.Fatal(err)
 	}

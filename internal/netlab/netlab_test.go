@@ -145,3 +145,45 @@ func TestStaleLabRemoved(t *testing.T) {
 		t.Fatalf("stale namespace %snode1 still there: %v", l.Prefix, err)
 	}
 }
+
+func TestForward(t *testing.T) {
+	l := NewT(t, Options{Name: "fwd", Nodes: 1})
+	// A server on the root namespace's loopback, unreachable from node1
+	// until forwarded.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "root")
+			c.Close()
+		}
+	}()
+	node := l.Host("node1")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, err := node.DialContext(ctx, "tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("root loopback reachable from node1 without a forward")
+	}
+	addr, stop, err := node.Forward("127.0.0.1:0", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	c, err := node.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c)
+	c.Close()
+	if string(b) != "root" {
+		t.Fatalf("through the forward: %q", b)
+	}
+}
