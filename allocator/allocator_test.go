@@ -531,3 +531,46 @@ func TestAllocateAllocs(t *testing.T) {
 		t.Fatalf("Allocate+Release costs %v allocations", n)
 	}
 }
+
+// TestSharingPicksLowest checks that a keyed request takes the lowest
+// address it can share, stepping over incompatible ones, before the first
+// free address, across the ranges of a pool.
+func TestSharingPicksLowest(t *testing.T) {
+	a := allocator.New(allocator.Config{})
+	if _, err := a.SetPools([]allocator.Pool{
+		{Name: "p", Addresses: ranges(t, "10.0.1.0/30", "10.0.0.0/30"), AutoAssign: true},
+		{Name: "q", Addresses: ranges(t, "10.0.2.0/30"), AutoAssign: true, Allocation: &allocator.ServiceAllocation{Priority: 1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	req := func(name, key, backend string, port uint16, pool string) allocator.Request {
+		return allocator.Request{Service: name, SharingKey: key, BackendKey: backend, Pool: pool,
+			Ports: []allocator.Port{{Protocol: allocator.TCP, Port: port}}}
+	}
+	for _, tc := range []struct {
+		name string
+		req  allocator.Request
+		want string
+	}{
+		{"first", req("a1", "k", "", 1, "p"), "10.0.0.0"},
+		{"port clash", req("a2", "k", "", 1, "p"), "10.0.0.1"},
+		{"no key", allocator.Request{Service: "b", Pool: "p"}, "10.0.0.2"},
+		{"all clash", req("a3", "k", "", 1, "p"), "10.0.0.3"},
+		{"next range", req("c", "k", "", 1, "p"), "10.0.1.0"},
+		{"other pool", req("q1", "k", "", 1, ""), "10.0.2.0"},
+		{"lowest shared", req("e", "k", "", 2, "p"), "10.0.0.0"},
+		{"skip one", req("f", "k", "", 2, "p"), "10.0.0.1"},
+		{"backend differs", req("g", "k", "x", 2, "p"), "10.0.1.1"},
+		{"same backend", req("h", "k", "x", 3, "p"), "10.0.1.1"},
+		{"key of another pool ignored", req("q2", "k", "", 2, ""), "10.0.2.0"},
+	} {
+		as, err := a.Allocate(tc.req)
+		if err != nil || len(as.Addresses) != 1 || as.Addresses[0] != netip.MustParseAddr(tc.want) {
+			t.Fatalf("%s: got %v, %v; want %s", tc.name, as.Addresses, err, tc.want)
+		}
+	}
+	a.Release("b")
+	if as, err := a.Allocate(req("i", "k", "y", 4, "p")); err != nil || as.Addresses[0] != netip.MustParseAddr("10.0.0.2") {
+		t.Fatalf("freed address: got %v, %v", as, err)
+	}
+}

@@ -404,6 +404,16 @@ func TestIntervalSet(t *testing.T) {
 		if gok != ok || (ok && got.lo != want) {
 			t.Fatalf("firstFree(%d,%d) = %v,%v; want %d,%v", lo, hi, got, gok, want, ok)
 		}
+		want, ok = 0, false
+		for y := lo; y < 300; y++ {
+			if model[y] {
+				want, ok = y, true
+				break
+			}
+		}
+		if got, gok := s.next(u128{0, lo}); gok != ok || (ok && got.lo != want) {
+			t.Fatalf("next(%d) = %v,%v; want %d,%v", lo, got, gok, want, ok)
+		}
 	}
 	// The ends of the ordinal space.
 	var e intervalSet
@@ -433,6 +443,24 @@ func TestOrdinals(t *testing.T) {
 	}
 	if _, ok := ordOf(netip.MustParseAddr("10.0.0.255"), true); ok {
 		t.Fatal(".255 has an ordinal")
+	}
+	// The pointer-free ip form round-trips and agrees with ordOf.
+	for _, s := range []string{"0.0.0.0", "10.0.0.0", "10.0.0.255", "10.0.1.7", "255.255.255.255", "::", "::ffff:10.0.0.1", "fd00::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"} {
+		a := netip.MustParseAddr(s)
+		x := ipOf(a)
+		if x.addr() != a || x.family() != familyOf(a) {
+			t.Fatalf("%s: ip round trip gave %s", s, x.addr())
+		}
+		for _, avoid := range []bool{false, true} {
+			p := &poolState{cfg: Pool{AvoidBuggyIPs: avoid}}
+			wo, wok := ordOf(a, avoid && a.Is4())
+			if o, ok := p.ordIP(x); o != wo || ok != wok {
+				t.Fatalf("%s avoid=%v: ordIP %v,%v; ordOf %v,%v", s, avoid, o, ok, wo, wok)
+			}
+		}
+	}
+	if ipOf(netip.MustParseAddr("::ffff:10.0.0.1")) == ipOf(netip.MustParseAddr("10.0.0.1")) {
+		t.Fatal("IPv4-mapped IPv6 address collides with IPv4")
 	}
 	if errors.Is(nil, ErrPoolExhausted) {
 		t.Fatal("unreachable")

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,4 +238,17 @@ func FuzzDecodeMsg(f *testing.F) {
 			t.Fatalf("round trip of %q", b)
 		}
 	})
+}
+
+func TestDrainGivesUpOnSilentPeer(t *testing.T) {
+	nodes := cluster(t, []string{"a", "b", "c"}, func(c *Config) {
+		c.ProbeInterval = 10 * time.Second // c stays a member while silent
+		c.HandoffTimeout = 200 * time.Millisecond
+	})
+	nodes[2].tr.silent.Store(true)
+	err := nodes[0].m.Drain(context.Background())
+	if !errors.Is(err, ErrHandoffIncomplete) || !strings.Contains(err.Error(), "c") {
+		t.Fatalf("Drain = %v, want ErrHandoffIncomplete naming c", err)
+	}
+	waitFor(t, "b told that a is leaving", func() bool { return nodes[1].seen(Changed, "a") })
 }

@@ -6,9 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/lbkit/lbkit/internal/netlab"
@@ -49,7 +49,7 @@ func benchL2Failover(ctx context.Context, log *slog.Logger, args []string) error
 	ka := map[time.Duration][]time.Duration{}
 	if *ktrials > 0 {
 		for _, n := range lab.Nodes()[:2] {
-			ln, err := serveTCP(n, kaPort)
+			ln, err := l2ServeTCP(n, kaPort)
 			if err != nil {
 				return err
 			}
@@ -60,11 +60,11 @@ func benchL2Failover(ctx context.Context, log *slog.Logger, args []string) error
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				d, err := keepalivedTrial(ctx, lab, lab.Dir, advert, len(ka[advert]))
+				d, err := l2KeepalivedTrial(ctx, lab, lab.Dir, advert, len(ka[advert]))
 				if err != nil {
 					return err
 				}
-				log.Info("keepalived crash", "advert_int", advert, "trial", i+1, "outage_ms", ms(d))
+				log.Info("keepalived crash", "advert_int", advert, "trial", i+1, "outage_ms", l2ms(d))
 				ka[advert] = append(ka[advert], d)
 			}
 		}
@@ -107,11 +107,11 @@ func benchL2Failover(ctx context.Context, log *slog.Logger, args []string) error
 				planned4, planned6 = append(planned4, r.outage4), append(planned6, r.outage6)
 				plannedLost += r.lost
 			}
-			log.Info("lbkit "+kind, "trial", i+1, "v4_outage_ms", ms(r.outage4), "v6_outage_ms", ms(r.outage6), "lost", r.lost)
+			log.Info("lbkit "+kind, "trial", i+1, "v4_outage_ms", l2ms(r.outage4), "v6_outage_ms", l2ms(r.outage6), "lost", r.lost)
 		}
 	}
 	for _, p := range c.procs {
-		p.Signal(os.Interrupt)
+		p.Signal(syscall.SIGTERM)
 	}
 
 	fmt.Printf("%-22s %-8s %6s %8s %8s %8s\n", "system", "event", "trials", "p50_ms", "p99_ms", "max_ms")
@@ -119,7 +119,7 @@ func benchL2Failover(ctx context.Context, log *slog.Logger, args []string) error
 		if len(ds) == 0 {
 			return
 		}
-		fmt.Printf("%-22s %-8s %6d %8d %8d %8d\n", sys, ev, len(ds), ms(percentile(ds, 50)), ms(percentile(ds, 99)), ms(percentile(ds, 100)))
+		fmt.Printf("%-22s %-8s %6d %8d %8d %8d\n", sys, ev, len(ds), l2ms(l2Percentile(ds, 50)), l2ms(l2Percentile(ds, 99)), l2ms(l2Percentile(ds, 100)))
 	}
 	row("lbkit v4 (ARP)", "crash", crash4)
 	row("lbkit v6 (NDP)", "crash", crash6)
@@ -129,7 +129,7 @@ func benchL2Failover(ctx context.Context, log *slog.Logger, args []string) error
 	row("keepalived adv 0.1s", "crash", ka[100*time.Millisecond])
 	fmt.Printf("probes lost: crash %d, planned stop %d (both VIPs, all trials)\n", crashLost, plannedLost)
 	fmt.Printf("l2-failover crash_p50_ms=%d crash_p99_ms=%d planned_lost=%d keepalived_1s_p50_ms=%d keepalived_100ms_p50_ms=%d\n",
-		ms(percentile(crashWorst, 50)), ms(percentile(crashWorst, 99)), plannedLost,
-		ms(percentile(ka[time.Second], 50)), ms(percentile(ka[100*time.Millisecond], 50)))
+		l2ms(l2Percentile(crashWorst, 50)), l2ms(l2Percentile(crashWorst, 99)), plannedLost,
+		l2ms(l2Percentile(ka[time.Second], 50)), l2ms(l2Percentile(ka[100*time.Millisecond], 50)))
 	return nil
 }

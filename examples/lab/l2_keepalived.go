@@ -88,7 +88,7 @@ func (k *kaNode) hasVIP(ctx context.Context) bool {
 
 // keepalivedTrial starts VRRP on node1 and node2, waits for node1 to be
 // master, kills it (link cut + SIGKILL) and measures the outage.
-func keepalivedTrial(ctx context.Context, lab *netlab.Lab, dir string, advert time.Duration, run int) (time.Duration, error) {
+func l2KeepalivedTrial(ctx context.Context, lab *netlab.Lab, dir string, advert time.Duration, run int) (time.Duration, error) {
 	n1 := &kaNode{h: lab.Host("node1"), dir: dir}
 	n2 := &kaNode{h: lab.Host("node2"), dir: dir}
 	defer func() {
@@ -116,7 +116,7 @@ func keepalivedTrial(ctx context.Context, lab *netlab.Lab, dir string, advert ti
 	// Let node2 settle as backup before the kill.
 	time.Sleep(3*advert + 200*time.Millisecond)
 	target := netip.AddrPortFrom(kaVIP, kaPort)
-	if !waitReachable(ctx, lab.Host("client"), target, 10*time.Second) {
+	if !l2WaitReachable(ctx, lab.Host("client"), target, 10*time.Second) {
 		return 0, fmt.Errorf("keepalived: client cannot reach %v", target)
 	}
 	p := startL2Prober(lab.Host("client"), target, 10*time.Millisecond, 200*time.Millisecond)
@@ -131,7 +131,7 @@ func keepalivedTrial(ctx context.Context, lab *netlab.Lab, dir string, advert ti
 }
 
 // serveTCP accepts and closes connections on port in h's namespace.
-func serveTCP(h *netlab.Host, port int) (net.Listener, error) {
+func l2ServeTCP(h *netlab.Host, port int) (net.Listener, error) {
 	ln, err := h.Listen("tcp", fmt.Sprintf(":%d", port))
 	if err != nil {
 		return nil, err

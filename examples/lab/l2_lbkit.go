@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lbkit/lbkit/internal/netlab"
@@ -130,7 +130,7 @@ func (c *l2Cluster) trial(ctx context.Context, log *slog.Logger, crash bool) (l2
 	// and measure both (the v6 one may not move at all).
 	victim := owners[l2VIP4.String()]
 	for _, v := range []netip.Addr{l2VIP4, l2VIP6} {
-		if !waitReachable(ctx, c.client, netip.AddrPortFrom(v, l2Port), 10*time.Second) {
+		if !l2WaitReachable(ctx, c.client, netip.AddrPortFrom(v, l2Port), 10*time.Second) {
 			return l2Trial{}, fmt.Errorf("client cannot reach %v before the trial", v)
 		}
 	}
@@ -144,7 +144,7 @@ func (c *l2Cluster) trial(ctx context.Context, log *slog.Logger, crash bool) (l2
 		}
 		proc.Kill()
 	} else {
-		proc.Signal(os.Interrupt)
+		proc.Signal(syscall.SIGTERM)
 		if err := proc.Wait(15 * time.Second); err != nil {
 			log.Warn("speaker did not exit cleanly", "node", victim, "err", err)
 		}

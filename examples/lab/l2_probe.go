@@ -93,7 +93,7 @@ func (p *l2Prober) finish() (outage time.Duration, lost, sent int) {
 }
 
 // waitReachable polls target from the client until a connect succeeds.
-func waitReachable(ctx context.Context, client *netlab.Host, target netip.AddrPort, bound time.Duration) bool {
+func l2WaitReachable(ctx context.Context, client *netlab.Host, target netip.AddrPort, bound time.Duration) bool {
 	deadline := time.Now().Add(bound)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
@@ -109,7 +109,7 @@ func waitReachable(ctx context.Context, client *netlab.Host, target netip.AddrPo
 }
 
 // percentile returns the nearest-rank p-th percentile of ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
+func l2Percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
@@ -119,4 +119,4 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
-func ms(d time.Duration) int64 { return d.Round(time.Millisecond).Milliseconds() }
+func l2ms(d time.Duration) int64 { return d.Round(time.Millisecond).Milliseconds() }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 
@@ -52,7 +51,13 @@ func runController(ctx context.Context, o controllerOptions, log *slog.Logger) e
 		}
 		g.Go(func() error { return ms.Run(gctx) })
 	}
-	work := func(ctx context.Context) error { return allocate(ctx, src, ctrl) }
+	work := func(ctx context.Context) error {
+		return runTogether(ctx,
+			func(ctx context.Context) error {
+				return src.Run(ctx, func(s source.Snapshot) { ctrl.ApplyConfig(ctx, s) })
+			},
+			ctrl.Run)
+	}
 	log.Info("starting", "namespace", o.namespace, "lb_class", o.lbClass, "leader_elect", o.leaderElect, "identity", o.identity)
 	if !o.leaderElect {
 		g.Go(func() error { return work(gctx) })
@@ -119,28 +124,4 @@ func asLeader(ctx context.Context, o controllerOptions, c clients, log *slog.Log
 	default:
 		return errLeadershipLost
 	}
-}
-
-// allocate runs src and ctrl until ctx is done or one of them fails.
-func allocate(ctx context.Context, src *source.Source, ctrl *controller.Controller) error {
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var srcErr, ctrlErr error
-	wg.Go(func() {
-		defer cancel()
-		srcErr = src.Run(wctx, func(s source.Snapshot) { ctrl.ApplyConfig(wctx, s) })
-	})
-	wg.Go(func() {
-		defer cancel()
-		ctrlErr = ctrl.Run(wctx)
-	})
-	wg.Wait()
-	if ctx.Err() != nil {
-		return nil // a stop, not a failure
-	}
-	if err := errors.Join(srcErr, ctrlErr); err != nil {
-		return err
-	}
-	return fmt.Errorf("controller stopped unexpectedly")
 }

@@ -38,7 +38,7 @@ type commonOptions struct {
 
 func (o *commonOptions) register(fs *flag.FlagSet, metricsAddr string) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, else $KUBECONFIG, else ~/.kube/config)")
-	fs.StringVar(&o.namespace, "namespace", defaultNamespace, "namespace of the metallb.io configuration, Secrets and Lease")
+	fs.StringVar(&o.namespace, "namespace", defaultNamespace, "namespace of the metallb.io configuration and its Secrets (and of the controller's Lease, the speaker pods)")
 	fs.StringVar(&o.lbClass, "lb-class", "", "handle Services of this spec.loadBalancerClass (default: Services with no class)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", metricsAddr, "serve /metrics and /healthz on this address (empty: off)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
@@ -114,6 +114,7 @@ type speakerOptions struct {
 	gshutDelay  time.Duration
 	secretSrc   string // where mlKey came from, for the log
 	mlJoinPeers []string
+	l2, bgp     bool
 }
 
 // Environment variables the speaker reads, MetalLB's names.
@@ -140,6 +141,8 @@ func parseSpeaker(args []string, getenv func(string) string, out io.Writer) (spe
 	fs.StringVar(&profile, "ml-profile", "lan", "memberlist timers: lan (failure detected in ~5 s) or fast (~1-2 s, quiet LANs only)")
 	fs.StringVar(&routerID, "router-id", "", "BGP router ID for peers that set none (default: the -ml-bind-addr when IPv4)")
 	fs.DurationVar(&o.gshutDelay, "bgp-gshut-delay", 0, "on stop, keep routes with GRACEFUL_SHUTDOWN this long before withdrawing (0: the bgp package default; negative: skip)")
+	fs.BoolVar(&o.l2, "l2", true, "announce layer 2 addresses (ARP/NDP; needs NET_RAW) and run memberlist")
+	fs.BoolVar(&o.bgp, "bgp", true, "announce over BGP")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -148,6 +151,9 @@ func parseSpeaker(args []string, getenv func(string) string, out io.Writer) (spe
 	}
 	if err := o.check(); err != nil {
 		return o, err
+	}
+	if !o.l2 && !o.bgp {
+		return o, errors.New("-l2=false and -bgp=false leave nothing to do")
 	}
 	if o.nodeName == "" {
 		return o, errors.New("-node-name (or $" + envNodeName + ") is required")

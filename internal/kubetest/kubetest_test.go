@@ -4,8 +4,11 @@ package kubetest
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -98,5 +101,54 @@ func TestStartServesAndStops(t *testing.T) {
 	}
 	if _, err := os.Stat(env.Dir); !os.IsNotExist(err) {
 		t.Errorf("%s still exists after Stop (err %v)", env.Dir, err)
+	}
+}
+
+func TestBuildOnceConcurrent(t *testing.T) {
+	target := filepath.Join(t.TempDir(), "bin", "tool")
+	var mu sync.Mutex
+	builds := 0
+	build := func(ctx context.Context, opts BuildOptions, work, out string) error {
+		mu.Lock()
+		builds++
+		mu.Unlock()
+		time.Sleep(300 * time.Millisecond) // hold the lock while the other builder waits
+		return os.WriteFile(out, []byte("#!/bin/true\n"), 0o755)
+	}
+	opts := BuildOptions{Log: io.Discard, LockWait: 10 * time.Second}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = buildOnce(context.Background(), opts, target, build) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if builds != 1 {
+		t.Errorf("built %d times, want 1", builds)
+	}
+	if !isFile(target) {
+		t.Errorf("%s missing", target)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(target), ".tool.tmp-*"))
+	if len(leftovers) != 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+func TestBuildOnceFailureLeavesNothing(t *testing.T) {
+	target := filepath.Join(t.TempDir(), "tool")
+	fail := func(ctx context.Context, opts BuildOptions, work, out string) error {
+		_ = os.WriteFile(out, []byte("partial"), 0o755)
+		return errors.New("compiler exploded")
+	}
+	if err := buildOnce(context.Background(), BuildOptions{Log: io.Discard, LockWait: time.Second}, target, fail); err == nil {
+		t.Fatal("no error")
+	}
+	if isFile(target) {
+		t.Error("a failed build left a binary in the cache")
 	}
 }

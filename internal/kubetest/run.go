@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -61,6 +62,12 @@ type Env struct {
 	stopErr  error
 	procs    []*exec.Cmd     // in start order; stopped in reverse
 	exited   []chan struct{} // closed when procs[i] has been waited for
+
+	// spawn runs functions on one locked OS thread that lives until Stop:
+	// Pdeathsig fires when the thread that forked a child exits, and Go
+	// ends threads whose goroutine exits while locked (as netns code does).
+	spawn       chan func()
+	spawnerDone chan struct{}
 }
 
 // tokenBytes is the size of the random admin token; it is only valid for a
@@ -82,7 +89,8 @@ func Run(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubetest: %w", err)
 	}
-	e := &Env{Dir: dir}
+	e := &Env{Dir: dir, spawn: make(chan func()), spawnerDone: make(chan struct{})}
+	go e.spawner()
 	if err := e.start(ctx, bins, opts); err != nil {
 		_ = e.Stop()
 		return nil, err
@@ -111,7 +119,7 @@ func (e *Env) start(ctx context.Context, bins Binaries, opts Options) error {
 	clientURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
 
-	etcd, err := e.spawn(opts, "etcd", bins.Etcd,
+	etcd, err := e.startProcess(opts, "etcd", bins.Etcd,
 		"--name=default",
 		"--data-dir="+filepath.Join(e.Dir, "etcd"),
 		"--listen-client-urls="+clientURL,
@@ -125,7 +133,7 @@ func (e *Env) start(ctx context.Context, bins Binaries, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, http.DefaultClient, clientURL+"/health", opts.ReadyTimeout, etcd); err != nil {
+	if err := waitHTTP(ctx, &http.Client{Timeout: 5 * time.Second}, clientURL+"/health", opts.ReadyTimeout, etcd); err != nil {
 		return fmt.Errorf("kubetest: etcd not healthy: %w%s", err, e.logTail("etcd"))
 	}
 
@@ -145,7 +153,7 @@ func (e *Env) start(ctx context.Context, bins Binaries, opts Options) error {
 		"--token-auth-file=" + tokenFile,
 		"--profiling=false",
 	}
-	api, err := e.spawn(opts, "kube-apiserver", bins.APIServer, append(args, opts.APIServerFlags...)...)
+	api, err := e.startProcess(opts, "kube-apiserver", bins.APIServer, append(args, opts.APIServerFlags...)...)
 	if err != nil {
 		return err
 	}
@@ -160,7 +168,9 @@ func (e *Env) start(ctx context.Context, bins Binaries, opts Options) error {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pki.caPEM)
-	hc := &http.Client{Transport: &bearer{token: e.Token, rt: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: &bearer{token: e.Token, rt: tr}, Timeout: 5 * time.Second}
 	if err := waitHTTP(ctx, hc, host+"/readyz", opts.ReadyTimeout, api); err != nil {
 		return fmt.Errorf("kubetest: kube-apiserver not ready: %w%s", err, e.logTail("kube-apiserver"))
 	}
@@ -178,8 +188,17 @@ func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.rt.RoundTrip(r)
 }
 
-// spawn starts name with its output in Dir/name.log (and opts.Log).
-func (e *Env) spawn(opts Options, name, bin string, args ...string) (*exec.Cmd, error) {
+func (e *Env) spawner() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer close(e.spawnerDone)
+	for f := range e.spawn {
+		f()
+	}
+}
+
+// startProcess starts name with its output in Dir/name.log (and opts.Log).
+func (e *Env) startProcess(opts Options, name, bin string, args ...string) (exited <-chan struct{}, err error) {
 	logf, err := os.Create(filepath.Join(e.Dir, name+".log"))
 	if err != nil {
 		return nil, fmt.Errorf("kubetest: %w", err)
@@ -192,19 +211,21 @@ func (e *Env) spawn(opts Options, name, bin string, args ...string) (*exec.Cmd, 
 	cmd.Dir = e.Dir
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	started := make(chan error)
+	e.spawn <- func() { started <- cmd.Start() }
+	if err := <-started; err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("kubetest: starting %s: %w", name, err)
 	}
-	exited := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
-		close(exited)
+		close(done)
 	}()
 	e.procs = append(e.procs, cmd)
-	e.exited = append(e.exited, exited)
-	return cmd, nil
+	e.exited = append(e.exited, done)
+	return done, nil
 }
 
 // Stop stops kube-apiserver and etcd (SIGTERM, then SIGKILL after 5 s,
@@ -227,6 +248,8 @@ func (e *Env) Stop() error {
 				}
 			}
 		}
+		close(e.spawn)
+		<-e.spawnerDone
 		if err := os.RemoveAll(e.Dir); err != nil {
 			errs = append(errs, err)
 		}
@@ -248,7 +271,7 @@ func (e *Env) logTail(name string) string {
 
 // waitHTTP polls url until it answers 200, the process exits, ctx ends or
 // timeout passes.
-func waitHTTP(ctx context.Context, hc *http.Client, url string, timeout time.Duration, proc *exec.Cmd) error {
+func waitHTTP(ctx context.Context, hc *http.Client, url string, timeout time.Duration, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
@@ -264,10 +287,9 @@ func waitHTTP(ctx context.Context, hc *http.Client, url string, timeout time.Dur
 			err = fmt.Errorf("%s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
 		}
 		last = err
-		if proc.ProcessState != nil {
-			return fmt.Errorf("process exited: %s", proc.ProcessState)
-		}
 		select {
+		case <-exited:
+			return errors.New("process exited")
 		case <-ctx.Done():
 			return errors.Join(ctx.Err(), last)
 		case <-time.After(100 * time.Millisecond):

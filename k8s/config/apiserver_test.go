@@ -171,7 +171,9 @@ func TestAPIServer(t *testing.T) {
 		if v, _, _ := unstructured.NestedBool(pool.Object, "spec", "autoAssign"); !v {
 			t.Errorf("IPAddressPool spec.autoAssign not defaulted to true: %v", pool.Object["spec"])
 		}
-		adv, err := dyn.Resource(v1beta1.BGPAdvertisementsResource).Namespace("metallb-system").Get(ctx, "empty", metav1.GetOptions{})
+		// "empty" has no spec, so no defaults apply inside it (Translate
+		// supplies them); "example" has a spec.
+		adv, err := dyn.Resource(v1beta1.BGPAdvertisementsResource).Namespace("metallb-system").Get(ctx, "example", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,6 +270,46 @@ spec:
 					t.Errorf("error %q does not name %s", err, tt.wantField)
 				}
 			})
+		}
+	})
+
+	t.Run("32-bit values are accepted", func(t *testing.T) {
+		// Private 4-byte ASNs and localPref above 2^31 must pass the schema.
+		peer := unstructuredYAML(t, []byte("apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: asn32, namespace: metallb-system}\nspec: {myASN: 4200000000, peerASN: 4294967295, peerAddress: 172.30.0.9}"))
+		if _, err := dyn.Resource(v1beta2.BGPPeersResource).Namespace("metallb-system").Create(ctx, peer, metav1.CreateOptions{}); err != nil {
+			t.Errorf("4-byte ASNs: %v", err)
+		}
+		adv := unstructuredYAML(t, []byte(bgpAdv("lp32", "{localPref: 4000000000, ipAddressPools: [example]}")))
+		if _, err := dyn.Resource(v1beta1.BGPAdvertisementsResource).Namespace("metallb-system").Create(ctx, adv, metav1.CreateOptions{}); err != nil {
+			t.Errorf("localPref 4000000000: %v", err)
+		}
+		for _, del := range []struct {
+			gvr  schema.GroupVersionResource
+			name string
+		}{{v1beta2.BGPPeersResource, "asn32"}, {v1beta1.BGPAdvertisementsResource, "lp32"}} {
+			_ = dyn.Resource(del.gvr).Namespace("metallb-system").Delete(ctx, del.name, metav1.DeleteOptions{})
+		}
+	})
+
+	t.Run("ServiceL2Status node is immutable", func(t *testing.T) {
+		ri := dyn.Resource(v1beta1.ServiceL2StatusesResource).Namespace("metallb-system")
+		obj := unstructuredYAML(t, []byte("apiVersion: metallb.io/v1beta1\nkind: ServiceL2Status\nmetadata: {name: l2-web, namespace: metallb-system}"))
+		cur, err := ri.Create(ctx, obj, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Object["status"] = map[string]any{"node": "n1", "serviceName": "web", "serviceNamespace": "shop", "interfaces": []any{map[string]any{"name": "eth0"}}}
+		if cur, err = ri.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("set status: %v", err)
+		}
+		if err := unstructured.SetNestedField(cur.Object, "n2", "status", "node"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ri.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "Value is immutable") {
+			t.Errorf("moving the status to another node: %v, want Invalid (immutable)", err)
+		}
+		if err := ri.Delete(ctx, "l2-web", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
 		}
 	})
 

@@ -36,7 +36,7 @@ type view struct {
 // announcement means nothing for that mode.
 type plan struct {
 	l2       *announce.Announcement
-	l2Owner  string   // the elected layer 2 owner, "" when none
+	l2Owner  string // the elected layer 2 owner, "" when none
 	bgp      *announce.Announcement
 	bgpPeers []string // peers the BGP advertisement targets, sorted
 	watch    []string // owners this node is next in line after

@@ -66,6 +66,11 @@ type Speaker struct {
 	configured  chan struct{} // closed by the first ApplyConfig
 	configOnce  sync.Once
 
+	// peers and peersApplied are the sessions last handed to the BGP
+	// announcer; only syncPeers touches them.
+	peers        []announce.BGPPeer
+	peersApplied bool
+
 	// reconcileMu serialises deciding and announcing, so that the
 	// membership subscriber and the workers never race on one service.
 	// It is held across Announce and Withdraw: the announce contract has
@@ -536,38 +541,42 @@ func sameAnnouncement(a, b *announce.Announcement) bool {
 // runPeers keeps the BGP sessions in line with the configuration and this
 // node's labels.
 func (s *Speaker) runPeers(ctx context.Context) {
-	var last []announce.BGPPeer
-	applied := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.peersKick:
 		}
-		self, err := s.nodes.Get(s.cfg.NodeName)
-		if err != nil {
-			s.log.Warn("own Node object not found; BGP sessions unchanged", "error", err)
-			continue
-		}
-		s.mu.Lock()
-		want := s.current.PeersFor(self.Labels)
-		s.mu.Unlock()
-		if applied && reflect.DeepEqual(want, last) {
-			continue
-		}
-		if err := s.cfg.BGP.SetPeers(ctx, want); err != nil {
-			s.log.Error("BGP peers rejected", "error", err)
-			continue
-		}
-		names := make([]string, len(want))
-		for i, p := range want {
-			names[i] = p.Name
-		}
-		s.log.Info("BGP peers set", "peers", names)
-		last, applied = want, true
-		// Which peers a service targets depends on the sessions.
-		s.enqueueAll()
+		s.syncPeers(ctx)
 	}
+}
+
+// syncPeers hands the BGP announcer the sessions this node holds, when
+// they changed. Only runPeers (and tests) call it.
+func (s *Speaker) syncPeers(ctx context.Context) {
+	self, err := s.nodes.Get(s.cfg.NodeName)
+	if err != nil {
+		s.log.Warn("own Node object not found; BGP sessions unchanged", "error", err)
+		return
+	}
+	s.mu.Lock()
+	want := s.current.PeersFor(self.Labels)
+	s.mu.Unlock()
+	if s.peersApplied && reflect.DeepEqual(want, s.peers) {
+		return
+	}
+	if err := s.cfg.BGP.SetPeers(ctx, want); err != nil {
+		s.log.Error("BGP peers rejected", "error", err)
+		return
+	}
+	names := make([]string, len(want))
+	for i, p := range want {
+		names[i] = p.Name
+	}
+	s.log.Info("BGP peers set", "peers", names)
+	s.peers, s.peersApplied = want, true
+	// Which peers a service targets depends on the sessions.
+	s.enqueueAll()
 }
 
 // stop withdraws everything and removes this node's status objects.

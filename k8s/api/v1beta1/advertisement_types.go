@@ -71,6 +71,9 @@ type BGPAdvertisementSpec struct {
 
 	// LocalPref is the BGP LOCAL_PREF attribute (iBGP only); a higher value
 	// is preferred.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	// +optional
 	LocalPref uint32 `json:"localPref,omitempty"`
 

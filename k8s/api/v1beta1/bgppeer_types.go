@@ -9,10 +9,12 @@ type BGPPeerSpec struct {
 	// MyASN is the local AS number.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	MyASN uint32 `json:"myASN"`
 	// ASN is the peer's AS number.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	ASN uint32 `json:"peerASN"`
 	// Address is the peer's address.
 	Address string `json:"peerAddress"`

@@ -6,7 +6,10 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 type IPAddressPoolSpec struct {
 	// Addresses are the ranges the pool hands out, IPv4 and IPv6 mixed. Each
 	// is a CIDR ("192.168.10.0/24"), a from-to range
-	// ("192.168.9.1-192.168.9.5") or a single address.
+	// ("192.168.9.1-192.168.9.5") or a single address. At most 1000 entries
+	// of 100 characters: lbkit checks the syntax with CEL in place of
+	// MetalLB's webhook, and CEL needs bounds (MetalLB's CRD has none).
+	// +kubebuilder:validation:MaxItems=1000
 	// +kubebuilder:validation:items:MaxLength=100
 	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self) || isIP(self) || (self.split('-').size() == 2 && isIP(self.split('-')[0].trim()) && isIP(self.split('-')[1].trim()))",message="each address must be a CIDR, a from-to range or a single IP address"
 	Addresses []string `json:"addresses"`

@@ -24,11 +24,13 @@ type BGPPeerSpec struct {
 	// MyASN is the local AS number.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	MyASN uint32 `json:"myASN"`
 
 	// ASN is the peer's AS number. Exactly one of ASN and DynamicASN is set.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	// +optional
 	ASN uint32 `json:"peerASN,omitempty"`
 
