@@ -90,21 +90,6 @@ func apply(ctx context.Context, ri dynamic.ResourceInterface, obj *unstructured.
 	return ri.Update(ctx, obj, metav1.UpdateOptions{})
 }
 
-func listInto[T any](ctx context.Context, t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource) []T {
-	t.Helper()
-	l, err := dyn.Resource(gvr).Namespace("metallb-system").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatalf("list %s: %v", gvr.Resource, err)
-	}
-	out := make([]T, len(l.Items))
-	for i := range l.Items {
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(l.Items[i].Object, &out[i]); err != nil {
-			t.Fatalf("convert %s %s: %v", gvr.Resource, l.Items[i].GetName(), err)
-		}
-	}
-	return out
-}
-
 // TestAPIServer installs the CRDs into a real kube-apiserver, applies the
 // seeds' examples unchanged, translates what it reads back, and checks that
 // the CRDs' OpenAPI and CEL rules reject invalid objects.
@@ -338,11 +323,9 @@ spec:
 		if _, err := dyn.Resource(v1beta1.IPAddressPoolsResource).Namespace("metallb-system").Create(ctx, overlap, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		r := Resources{
-			Pools:             listInto[v1beta1.IPAddressPool](ctx, t, dyn, v1beta1.IPAddressPoolsResource),
-			L2Advertisements:  listInto[v1beta1.L2Advertisement](ctx, t, dyn, v1beta1.L2AdvertisementsResource),
-			BGPAdvertisements: listInto[v1beta1.BGPAdvertisement](ctx, t, dyn, v1beta1.BGPAdvertisementsResource),
-			Peers:             listInto[v1beta2.BGPPeer](ctx, t, dyn, v1beta2.BGPPeersResource),
+		r, err := List(ctx, dyn, "metallb-system")
+		if err != nil {
+			t.Fatal(err)
 		}
 		cfg, errs := Translate(r)
 		checkErrs(t, errs, []string{
@@ -373,5 +356,30 @@ spec:
 		if got := cfg.PeersFor(nil); len(got) != 1 || got[0].Port != 179 {
 			t.Errorf("an unlabelled node holds %+v, want only peer on port 179", got)
 		}
+	})
+
+	t.Run("password from a Secret", func(t *testing.T) {
+		sec := unstructuredYAML(t, []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: bgp-auth, namespace: metallb-system}\ntype: kubernetes.io/basic-auth\nstringData: {password: hunter2}"))
+		if _, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}).Namespace("metallb-system").Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		peer := unstructuredYAML(t, []byte(peerYAML("secured", "{myASN: 64512, peerASN: 64512, peerAddress: 172.30.0.7, passwordSecret: {name: bgp-auth}}")))
+		if _, err := dyn.Resource(v1beta2.BGPPeersResource).Namespace("metallb-system").Create(ctx, peer, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := List(ctx, dyn, "metallb-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := Translate(r)
+		for _, p := range cfg.Peers {
+			if p.Peer.Name == "secured" {
+				if p.Peer.Password != "hunter2" {
+					t.Errorf("password %q, want hunter2", p.Peer.Password)
+				}
+				return
+			}
+		}
+		t.Errorf("peer secured missing from %+v", cfg.Peers)
 	})
 }
