@@ -200,21 +200,9 @@ func TestControllerCommand(t *testing.T) {
 	defer cancel()
 	client := kubernetes.NewForConfigOrDie(env.Config)
 	dyn := dynamic.NewForConfigOrDie(env.Config)
-	objs, _ := crds.Objects()
-	for _, o := range objs {
-		vs, _, _ := unstructured.NestedSlice(o.Object, "spec", "versions")
-		for _, v := range vs {
-			_ = v
-			if o.GetName() == "ipaddresspools.metallb.io" {
-				unstructured.RemoveNestedField(v.(map[string]any), "schema", "openAPIV3Schema", "properties", "spec", "properties", "addresses", "items", "x-kubernetes-validations")
-			}
-		}
-		unstructured.SetNestedSlice(o.Object, vs, "spec", "versions")
-		if _, err := dyn.Resource(crds.Resource).Create(ctx, o, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	if err := crds.Install(ctx, dyn); err != nil {
+		t.Fatalf("installing k8s/crds: %v", err)
 	}
-	time.Sleep(2 * time.Second)
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metallb-system"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -301,6 +289,33 @@ func TestControllerCommand(t *testing.T) {
 		}
 		if len(events.Items) == 0 {
 			t.Error("no event recorded on Service classy")
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		if l := logs.String(); strings.Contains(l, "forbidden") {
+			t.Errorf("the ServiceAccount was refused something:\n%s", grepLines(l, "forbidden"))
+		}
+	})
+
+	t.Run("speaker with deploy RBAC, BGP only", func(t *testing.T) {
+		applyRBAC(ctx, t, dyn)
+		if _, err := client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		kc := writeKubeconfig(t, env.Config, "system:serviceaccount:metallb-system:lbkit-speaker")
+		metrics := freeAddr(t)
+		logs, stop := startCommand(t, "speaker", "-kubeconfig="+kc, "-metrics-addr="+metrics, "-node-name=node1", "-l2=false")
+		for {
+			body, _ := httpGet("http://" + metrics + "/metrics")
+			if strings.Contains(body, "lbkit_speaker_config_loaded 1") && strings.Contains(logs.String(), "caches synced") {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("the speaker did not load its configuration: %s", body)
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
 		if err := stop(); err != nil {
 			t.Fatalf("stop: %v", err)

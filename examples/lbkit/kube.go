@@ -10,7 +10,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 )
 
 // clients are the API clients a command uses.
@@ -60,10 +59,7 @@ func newClients(o commonOptions, userAgent string) (clients, error) {
 	return clients{client: c, dynamic: d}, nil
 }
 
-// newLogger returns the JSON logger of a command and sends client-go's
-// klog output (leader election, reflectors) through it too.
+// newLogger returns the JSON logger of a command.
 func newLogger(w io.Writer, level slog.Level, command string) *slog.Logger {
-	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("cmd", command)
-	klog.SetSlogLogger(log)
-	return log
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("cmd", command)
 }

@@ -16,9 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"k8s.io/klog/v2"
 )
 
 const usage = `usage: lbkit <command> [flags]
@@ -32,7 +35,13 @@ Run "lbkit <command> -h" for the flags of a command.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	cmd, err := parseCommand(os.Args[1:], os.Getenv, os.Stderr)
+	if err == nil {
+		// client-go logs (leader election, reflectors) through klog's
+		// global logger; set once here, before any client exists.
+		klog.SetSlogLogger(cmd.log)
+		err = cmd.run(ctx)
+	}
 	stop()
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -51,33 +60,50 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-// run parses args and runs the chosen command until ctx is done. getenv
-// supplies the environment defaults; logs and usage go to stderr.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+// command is a parsed command line, ready to run.
+type command struct {
+	log *slog.Logger
+	run func(context.Context) error
+}
+
+// parseCommand parses args. getenv supplies the environment defaults;
+// logs and usage go to stderr.
+func parseCommand(args []string, getenv func(string) string, stderr io.Writer) (command, error) {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return usageError{errors.New("a command is required")}
+		return command{}, usageError{errors.New("a command is required")}
 	}
 	switch args[0] {
 	case "controller":
 		o, err := parseController(args[1:], getenv, stderr)
 		if err != nil {
-			return flagError(err)
+			return command{}, flagError(err)
 		}
-		return runController(ctx, o, newLogger(stderr, o.logLevel, "controller"))
+		log := newLogger(stderr, o.logLevel, "controller")
+		return command{log: log, run: func(ctx context.Context) error { return runController(ctx, o, log) }}, nil
 	case "speaker":
 		o, err := parseSpeaker(args[1:], getenv, stderr)
 		if err != nil {
-			return flagError(err)
+			return command{}, flagError(err)
 		}
-		return runSpeaker(ctx, o, newLogger(stderr, o.logLevel, "speaker"))
+		log := newLogger(stderr, o.logLevel, "speaker")
+		return command{log: log, run: func(ctx context.Context) error { return runSpeaker(ctx, o, log) }}, nil
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		return command{}, flag.ErrHelp
 	default:
 		fmt.Fprint(stderr, usage)
-		return usageError{fmt.Errorf("unknown command %q", args[0])}
+		return command{}, usageError{fmt.Errorf("unknown command %q", args[0])}
 	}
+}
+
+// run parses args and runs the command until ctx is done.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cmd, err := parseCommand(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	return cmd.run(ctx)
 }
 
 func flagError(err error) error {

@@ -280,6 +280,8 @@ func TestControllerAgainstAPIServer(t *testing.T) {
 	}
 }
 
+func ipv6(s *corev1.Service) { s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol} }
+
 func waitEvent(t *testing.T, c *cluster, object, reason string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -323,8 +325,9 @@ func TestRestartChangesNoAddress(t *testing.T) {
 	c := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	// One small pool that 1,000 services nearly fill, so a controller that
-	// allocated before restoring would hand out a held address.
+	// One pool of 1,024 addresses that 1,001 IPv6 services nearly fill, so
+	// a controller that allocated before restoring would hand out a held
+	// address.
 	if err := c.apply(ctx, `apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata:
@@ -332,9 +335,6 @@ metadata:
   namespace: metallb-system
 spec:
   addresses:
-  - 192.0.2.0/24
-  - 198.51.100.0/24
-  - 203.0.113.0/24
   - 2001:db8:1::/118`); err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ spec:
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < n; i += 8 {
-				_, err := c.client.CoreV1().Services("default").Create(ctx, lb(fmt.Sprintf("svc-%04d", i)), metav1.CreateOptions{})
+				_, err := c.client.CoreV1().Services("default").Create(ctx, lb(fmt.Sprintf("svc-%04d", i), ipv6), metav1.CreateOptions{})
 				if err != nil {
 					errc <- err
 					return
@@ -389,7 +389,7 @@ spec:
 
 	// Restart: a new controller, a new allocator, and a service created
 	// while it was down.
-	if _, err := c.client.CoreV1().Services("default").Create(ctx, lb("newcomer"), metav1.CreateOptions{}); err != nil {
+	if _, err := c.client.CoreV1().Services("default").Create(ctx, lb("newcomer", ipv6), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ctrl, stop2 := c.runController(t, "")
