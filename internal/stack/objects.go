@@ -54,6 +54,7 @@ spec:
   - %s
   - %s
   autoAssign: false
+  avoidBuggyIPs: true
 ---
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer

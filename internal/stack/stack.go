@@ -51,7 +51,7 @@ var (
 	L2Pool6 = netip.MustParsePrefix("2001:db8:1::100/120")
 	// BGPPool4/6 are routed by the router to the nodes, for BGP services.
 	BGPPool4 = netip.MustParsePrefix("203.0.113.0/24")
-	BGPPool6 = netip.MustParsePrefix("2001:db8:100::/120")
+	BGPPool6 = netip.MustParsePrefix("2001:db8:100::/112")
 )
 
 const (
