@@ -48,7 +48,12 @@ func newClients(o commonOptions, userAgent string) (clients, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	cfg.UserAgent = rest.DefaultKubernetesUserAgent() + " " + userAgent
-	c, err := kubernetes.NewForConfig(cfg)
+	// Built-in types travel as protobuf (less CPU on both ends than JSON);
+	// the metallb.io custom resources only speak JSON.
+	pcfg := rest.CopyConfig(cfg)
+	pcfg.ContentType = "application/vnd.kubernetes.protobuf"
+	pcfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	c, err := kubernetes.NewForConfig(pcfg)
 	if err != nil {
 		return clients{}, err
 	}

@@ -52,7 +52,13 @@ type statusWriter struct {
 	// written maps resource/name to the JSON of the status last written,
 	// or "" when the object is known to be absent. Guarded by mu.
 	written map[string]string
+	// primed is true once leftovers listed this node's objects: from then
+	// on an object not in written is known to be absent. Guarded by mu.
+	primed bool
 }
+
+// leftover marks an object found at start whose content is unknown.
+const leftover = "\x00leftover"
 
 func newStatusWriter(dyn dynamic.Interface, ns, node string) *statusWriter {
 	return &statusWriter{dyn: dyn, ns: ns, node: node, written: map[string]string{}}
@@ -98,6 +104,9 @@ func (w *statusWriter) put(ctx context.Context, gvr schema.GroupVersionResource,
 	}
 	w.mu.Lock()
 	have, known := w.written[id]
+	if !known && w.primed {
+		have, known = "", true
+	}
 	w.mu.Unlock()
 	if known && have == want {
 		return false, nil
@@ -111,9 +120,12 @@ func (w *statusWriter) put(ctx context.Context, gvr schema.GroupVersionResource,
 		return false, nil
 	}
 	// One merge patch of the status subresource when the object exists;
-	// create it first when it does not.
+	// create it first when it does not (or is believed not to).
 	patch := []byte(`{"status":` + want + `}`)
-	_, err = res.Patch(ctx, objName, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	err = apierrors.NewNotFound(gvr.GroupResource(), objName)
+	if !known || have != "" {
+		_, err = res.Patch(ctx, objName, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	}
 	if apierrors.IsNotFound(err) {
 		obj := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": v1beta1.SchemeGroupVersion.String(), "kind": kind,
@@ -174,18 +186,28 @@ func (w *statusWriter) removeStale(ctx context.Context, ns, name string, alive [
 // objects for, written by an earlier run, so that they are revisited.
 func (w *statusWriter) leftovers(ctx context.Context, log *slog.Logger) []string {
 	var keys []string
+	complete := true
 	for _, gvr := range []schema.GroupVersionResource{v1beta1.ServiceL2StatusesResource, v1beta1.ServiceBGPStatusesResource} {
 		list, err := w.dyn.Resource(gvr).Namespace(w.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelNode + "=" + w.node})
 		if err != nil {
 			log.Warn("cannot list status objects", "resource", gvr.Resource, "error", err)
+			complete = false
 			continue
 		}
 		for _, o := range list.Items {
+			w.remember(gvr.Resource+"/"+o.GetName(), leftover)
 			l := o.GetLabels()
 			if l[LabelServiceNamespace] != "" && l[LabelServiceName] != "" {
 				keys = append(keys, l[LabelServiceNamespace]+"/"+l[LabelServiceName])
 			}
 		}
+	}
+	if complete {
+		// Every object of this node is now in written: the rest are absent,
+		// and putting a service's first status needs no probe of the API.
+		w.mu.Lock()
+		w.primed = true
+		w.mu.Unlock()
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
