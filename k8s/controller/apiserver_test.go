@@ -166,7 +166,7 @@ metadata:
 spec:
   addresses:
   - 192.0.2.0/24
-  - 2001:db8:1::/120
+  - 2001:db8:1::/64
   avoidBuggyIPs: true
 ---
 apiVersion: metallb.io/v1beta1
@@ -236,6 +236,10 @@ func TestControllerAgainstAPIServer(t *testing.T) {
 		t.Fatalf("pool annotation = %q", svc.Annotations["metallb.io/ip-allocated-from-pool"])
 	}
 
+	// Pool status counts exactly, even for a /64: the dual-stack service
+	// holds one of its 2^64 IPv6 addresses.
+	waitPoolStatus(t, c, "default", "18446744073709551615")
+
 	// Another class is left alone.
 	if _, err := c.client.CoreV1().Services("default").Create(ctx, lb("classy", func(s *corev1.Service) { s.Spec.LoadBalancerClass = &other }), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -297,6 +301,25 @@ func waitEvent(t *testing.T, c *cluster, object, reason string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("no %s event on %s", reason, object)
+}
+
+func waitPoolStatus(t *testing.T, c *cluster, pool, availableV6 string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last map[string]any
+	for time.Now().Before(deadline) {
+		obj, err := c.dyn.Resource(source.IPAddressPools).Namespace(configNS).Get(context.Background(), pool, metav1.GetOptions{})
+		if err == nil {
+			last, _, _ = unstructured.NestedMap(obj.Object, "status")
+			exact, _, _ := unstructured.NestedString(obj.Object, "status", "availableIPv6Exact")
+			v6, _, _ := unstructured.NestedInt64(obj.Object, "status", "assignedIPv6")
+			if exact == availableV6 && v6 == 1 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("pool %s status never showed availableIPv6Exact=%s, assignedIPv6=1; last %v", pool, availableV6, last)
 }
 
 func waitConfigState(t *testing.T, c *cluster, result, mention string) {

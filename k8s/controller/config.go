@@ -141,6 +141,7 @@ func (c *Controller) runPoolStatus(ctx context.Context, interval time.Duration) 
 			status := map[string]any{
 				"assignedIPv4": int64(st.IPv4.InUse), "assignedIPv6": int64(st.IPv6.InUse),
 				"availableIPv4": clamp(st.IPv4.Available), "availableIPv6": clamp(st.IPv6.Available),
+				"availableIPv6Exact": decimal(st.IPv6.Available),
 			}
 			b, _ := json.Marshal(map[string]any{"status": status})
 			if last[p.Namespace+"/"+p.Name] == string(b) {
@@ -162,6 +163,13 @@ func (c *Controller) runPoolStatus(ctx context.Context, interval time.Duration) 
 }
 
 var ipAddressPools = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "ipaddresspools"}
+
+func decimal(n *big.Int) string {
+	if n == nil {
+		return "0"
+	}
+	return n.String()
+}
 
 // clamp reports n as an int64, the largest int64 when it does not fit (the
 // exact figure is in the allocator's PoolStats and the metrics).

@@ -53,7 +53,8 @@ type ServiceAllocation struct {
 }
 
 // IPAddressPoolStatus counts the pool's addresses. Counts beyond the range
-// of int64 (large IPv6 pools) are reported as the largest int64.
+// of int64 (large IPv6 pools) are reported as the largest int64 in the
+// MetalLB fields; AvailableIPv6Exact always holds the exact figure.
 type IPAddressPoolStatus struct {
 	// AssignedIPv4 is the number of assigned IPv4 addresses.
 	AssignedIPv4 int64 `json:"assignedIPv4"`
@@ -63,6 +64,13 @@ type IPAddressPoolStatus struct {
 	AvailableIPv4 int64 `json:"availableIPv4"`
 	// AvailableIPv6 is the number of IPv6 addresses still free.
 	AvailableIPv6 int64 `json:"availableIPv6"`
+	// AvailableIPv6Exact is AvailableIPv6 in decimal, exact for pools of
+	// any size (a /64 has 18446744073709551616 addresses). An lbkit
+	// addition; MetalLB's field overflows there.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9]+$`
+	// +kubebuilder:validation:MaxLength=40
+	AvailableIPv6Exact string `json:"availableIPv6Exact,omitempty"`
 }
 
 // IPAddressPool is a pool of addresses LoadBalancer services can be given.
