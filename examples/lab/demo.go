@@ -60,9 +60,24 @@ func demo(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 	}
 	say("binary %s", s.Binary)
+	t0 := time.Now()
+	for i := 0; i < 300; i++ {
+		sum, err := s.Router.Summary(ctx, "ipv4")
+		up := 0
+		for _, p := range sum {
+			if p.State == "Established" {
+				up++
+			}
+		}
+		if err == nil && up == len(s.Lab.Nodes()) {
+			say("FRR: %d BGP sessions established, %s after the speakers started", up, time.Since(t0).Round(time.Millisecond))
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	step("4. Creating a dual-stack LoadBalancer Service \"web\" (endpoints on all three nodes)")
-	t0 := time.Now()
+	t0 = time.Now()
 	if err := s.CreateService(ctx, "web", stack.ServiceOptions{Pool: "lan", DualStack: true}); err != nil {
 		return err
 	}
