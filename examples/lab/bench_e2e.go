@@ -20,13 +20,14 @@ func benchE2E(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("bench e2e", flag.ContinueOnError)
 	trials := fs.Int("trials", 20, "services created one at a time per mode")
 	bulk := fs.Int("bulk", 1000, "services created at once for the announcement count")
+	binary := fs.String("binary", "", "a prebuilt lbkit binary (default: build ./examples/lbkit)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("bench e2e builds network namespaces: run it as root")
 	}
-	s, err := stack.Start(ctx, stack.Options{Log: log})
+	s, err := stack.Start(ctx, stack.Options{Log: log, Binary: *binary})
 	if err != nil {
 		return err
 	}

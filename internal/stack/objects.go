@@ -133,12 +133,16 @@ type ServiceOptions struct {
 // CreateService creates a LoadBalancer Service in "default" on HTTPPort,
 // selecting app=<name>.
 func (s *Stack) CreateService(ctx context.Context, name string, o ServiceOptions) error {
+	noNodePorts := false
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeLoadBalancer,
-			Selector: map[string]string{"app": name},
-			Ports:    []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: HTTPPort}},
+			Type: corev1.ServiceTypeLoadBalancer,
+			// The nodes receive VIP traffic directly; lbkit needs no node
+			// ports (and the default range holds only 2,768 of them).
+			AllocateLoadBalancerNodePorts: &noNodePorts,
+			Selector:                      map[string]string{"app": name},
+			Ports:                         []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: HTTPPort}},
 		},
 	}
 	if o.Pool != "" {

@@ -20,6 +20,14 @@ import (
 const (
 	DefaultWorkers     = 4
 	DefaultStopTimeout = 10 * time.Second
+	// DefaultStatusQPS and DefaultStatusBurst bound the rate of status
+	// object writes (see Config.StatusQPS).
+	DefaultStatusQPS   = 20
+	DefaultStatusBurst = 50
+	// DefaultEventQPS and DefaultEventBurst pace the events a speaker
+	// writes (see Config.EventQPS).
+	DefaultEventQPS   = 20
+	DefaultEventBurst = 100
 )
 
 // Liveness says which speakers are alive. *membership.Membership
@@ -110,6 +118,19 @@ type Config struct {
 	// StopTimeout bounds the withdrawals and status deletions Run does
 	// once its context is done; 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
+	// StatusQPS and StatusBurst bound how fast ServiceL2Status and
+	// ServiceBGPStatus objects are written (services per second, burst).
+	// Status is written apart from announcing, so a burst of services is
+	// announced at once and its status objects follow at this rate. 0
+	// means DefaultStatusQPS and DefaultStatusBurst.
+	StatusQPS   float32
+	StatusBurst int
+	// EventQPS and EventBurst pace the events this speaker writes, like
+	// the kubelet's --event-qps: each node reports each service it
+	// announces, and a burst of services must not become an event storm.
+	// 0 means DefaultEventQPS and DefaultEventBurst. Unused with Recorder.
+	EventQPS   float32
+	EventBurst int
 
 	// Logger receives the speaker's logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -146,6 +167,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.StatusQPS <= 0 {
+		c.StatusQPS = DefaultStatusQPS
+	}
+	if c.StatusBurst <= 0 {
+		c.StatusBurst = DefaultStatusBurst
+	}
+	if c.EventQPS <= 0 {
+		c.EventQPS = DefaultEventQPS
+	}
+	if c.EventBurst <= 0 {
+		c.EventBurst = DefaultEventBurst
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

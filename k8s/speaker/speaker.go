@@ -20,6 +20,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/lbkit/lbkit/announce"
@@ -62,6 +63,7 @@ type Speaker struct {
 	broadcaster record.EventBroadcaster
 	metrics     *metrics
 	status      *statusWriter // nil without Config.Dynamic
+	statusQ     *statusQueue  // nil without Config.Dynamic
 	peersKick   chan struct{}
 	configured  chan struct{} // closed by the first ApplyConfig
 	configOnce  sync.Once
@@ -156,6 +158,7 @@ func New(cfg Config) (*Speaker, error) {
 	}
 	if cfg.Dynamic != nil {
 		s.status = newStatusWriter(cfg.Dynamic, cfg.Namespace, cfg.NodeName)
+		s.statusQ = newStatusQueue(cfg.StatusQPS, cfg.StatusBurst)
 	}
 	if cfg.Registerer != nil {
 		m, err := newMetrics(cfg.Registerer, cfg.BGPStatus, cfg.L2Stats)
@@ -271,7 +274,11 @@ func (s *Speaker) ApplyConfig(ctx context.Context, snap source.Snapshot) {
 func (s *Speaker) Run(ctx context.Context) error {
 	defer s.queue.ShutDown()
 	if s.broadcaster != nil {
-		s.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.cfg.Client.CoreV1().Events("")})
+		s.broadcaster.StartRecordingToSink(&limitedSink{
+			sink:    &typedcorev1.EventSinkImpl{Interface: s.cfg.Client.CoreV1().Events("")},
+			limiter: flowcontrol.NewTokenBucketRateLimiter(s.cfg.EventQPS, s.cfg.EventBurst),
+			ctx:     ctx,
+		})
 		defer s.broadcaster.Shutdown()
 	}
 	s.factory.Start(ctx.Done())
@@ -327,8 +334,14 @@ func (s *Speaker) Run(ctx context.Context) error {
 	for i := 0; i < s.cfg.Workers; i++ {
 		goRun(func() { wait.UntilWithContext(ctx, s.worker, time.Second) })
 	}
+	if s.statusQ != nil {
+		goRun(func() { s.statusQ.run(ctx, s) })
+	}
 	<-ctx.Done()
 	s.queue.ShutDown()
+	if s.statusQ != nil {
+		s.statusQ.queue.ShutDown()
+	}
 	wg.Wait()
 	s.stop()
 	return nil
@@ -369,10 +382,8 @@ func (s *Speaker) sync(ctx context.Context, key string) error {
 	base := s.baseView()
 	st, err := s.reconcileLocked(ctx, key, base)
 	s.reconcileMu.Unlock()
-	if s.status != nil {
-		if serr := s.status.sync(ctx, key, st, base.alive); serr != nil {
-			err = errors.Join(err, serr)
-		}
+	if s.statusQ != nil {
+		s.statusQ.set(key, st, base.alive)
 	}
 	return err
 }
