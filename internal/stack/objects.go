@@ -20,6 +20,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/lbkit/lbkit/internal/netlab"
+	"github.com/lbkit/lbkit/k8s/api/v1beta1"
+	"github.com/lbkit/lbkit/k8s/api/v1beta2"
 )
 
 // Config is the metallb.io configuration of the lab: an L2 pool on the
@@ -80,11 +82,11 @@ spec:
 `, L2Pool4, L2Pool6, BGPPool4, BGPPool6, NodeASN, RouterASN)
 
 var gvrs = map[string]schema.GroupVersionResource{
-	"IPAddressPool":    {Group: "metallb.io", Version: "v1beta1", Resource: "ipaddresspools"},
-	"L2Advertisement":  {Group: "metallb.io", Version: "v1beta1", Resource: "l2advertisements"},
-	"BGPAdvertisement": {Group: "metallb.io", Version: "v1beta1", Resource: "bgpadvertisements"},
-	"BGPPeer":          {Group: "metallb.io", Version: "v1beta2", Resource: "bgppeers"},
-	"Community":        {Group: "metallb.io", Version: "v1beta1", Resource: "communities"},
+	"IPAddressPool":    v1beta1.IPAddressPoolsResource,
+	"L2Advertisement":  v1beta1.L2AdvertisementsResource,
+	"BGPAdvertisement": v1beta1.BGPAdvertisementsResource,
+	"BGPPeer":          v1beta2.BGPPeersResource,
+	"Community":        v1beta1.CommunitiesResource,
 }
 
 // Apply creates or updates the metallb.io objects of a YAML text.

@@ -8,15 +8,14 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-)
 
-var serviceL2Statuses = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "servicel2statuses"}
+	"github.com/lbkit/lbkit/k8s/api/v1beta1"
+)
 
 // L2StatusNodes returns the nodes that ServiceL2Status objects name for
 // the service, sorted.
 func (s *Stack) L2StatusNodes(ctx context.Context, service string) ([]string, error) {
-	list, err := s.Dynamic.Resource(serviceL2Statuses).Namespace(Namespace).List(ctx, metav1.ListOptions{})
+	list, err := s.Dynamic.Resource(v1beta1.ServiceL2StatusesResource).Namespace(Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}

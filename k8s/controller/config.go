@@ -12,16 +12,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/lbkit/lbkit/k8s/api/v1beta1"
 	"github.com/lbkit/lbkit/k8s/config"
 	"github.com/lbkit/lbkit/k8s/source"
 )
 
 // ConfigurationStates is the resource through which components report
 // whether they accepted the configuration.
-var ConfigurationStates = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "configurationstates"}
+var ConfigurationStates = v1beta1.ConfigurationStatesResource
 
 // Event reasons for configuration problems.
 const (
@@ -147,7 +147,7 @@ func (c *Controller) runPoolStatus(ctx context.Context, interval time.Duration) 
 			if last[p.Namespace+"/"+p.Name] == string(b) {
 				continue
 			}
-			_, err := c.dynamic.Resource(ipAddressPools).Namespace(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, b, metav1.PatchOptions{}, "status")
+			_, err := c.dynamic.Resource(v1beta1.IPAddressPoolsResource).Namespace(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, b, metav1.PatchOptions{}, "status")
 			if err != nil {
 				c.log.Debug("cannot write pool status", "pool", p.Name, "error", err)
 				continue
@@ -161,8 +161,6 @@ func (c *Controller) runPoolStatus(ctx context.Context, interval time.Duration) 
 		}
 	}
 }
-
-var ipAddressPools = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "ipaddresspools"}
 
 func decimal(n *big.Int) string {
 	if n == nil {

@@ -22,17 +22,19 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/lbkit/lbkit/k8s/api/v1beta1"
+	"github.com/lbkit/lbkit/k8s/api/v1beta2"
 	"github.com/lbkit/lbkit/k8s/config"
 )
 
 // The metallb.io resources that make up the configuration.
 var (
-	IPAddressPools    = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "ipaddresspools"}
-	L2Advertisements  = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "l2advertisements"}
-	BGPAdvertisements = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "bgpadvertisements"}
-	BFDProfiles       = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "bfdprofiles"}
-	Communities       = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "communities"}
-	BGPPeers          = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta2", Resource: "bgppeers"}
+	IPAddressPools    = v1beta1.IPAddressPoolsResource
+	L2Advertisements  = v1beta1.L2AdvertisementsResource
+	BGPAdvertisements = v1beta1.BGPAdvertisementsResource
+	BFDProfiles       = v1beta1.BFDProfilesResource
+	Communities       = v1beta1.CommunitiesResource
+	BGPPeers          = v1beta2.BGPPeersResource
 )
 
 // Config configures a Source.
