@@ -231,35 +231,42 @@ func (c *Controller) writeStatusIfChanged(ctx context.Context, svc *corev1.Servi
 	return true, c.writeStatus(ctx, svc, addrs, pool)
 }
 
-// writeStatus sets the pool annotation (removed when pool is empty) and
-// status.loadBalancer.ingress with merge patches, so a concurrent change of
-// other fields never conflicts.
+// writeStatus sets status.loadBalancer.ingress and the pool annotation
+// (removed when pool is empty) with one merge patch of the status
+// subresource: the Service status strategy keeps metadata changes, so one
+// write does both, and a concurrent change of other fields never
+// conflicts. Should an API server drop the metadata part, a second patch
+// of the object itself writes the annotation.
 func (c *Controller) writeStatus(ctx context.Context, svc *corev1.Service, addrs []netip.Addr, pool string) error {
 	var poolValue any
 	if pool != "" {
 		poolValue = pool
 	}
-	if svc.Annotations[AnnotationPool] != pool || svc.Annotations[AnnotationPoolLegacy] != pool {
-		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{
-			AnnotationPool: poolValue, AnnotationPoolLegacy: poolValue,
-		}}})
-		if _, err := c.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return fmt.Errorf("annotate %s/%s: %w", svc.Namespace, svc.Name, err)
-		}
-	}
+	annotate := svc.Annotations[AnnotationPool] != pool || svc.Annotations[AnnotationPoolLegacy] != pool
 	ingress := make([]corev1.LoadBalancerIngress, 0, len(addrs))
 	for _, a := range addrs {
 		ingress = append(ingress, corev1.LoadBalancerIngress{IP: a.String()})
 	}
-	patch, _ := json.Marshal(map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": ingress}}})
-	if _, err := c.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
+	body := map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": ingress}}}
+	annotations := map[string]any{"annotations": map[string]any{AnnotationPool: poolValue, AnnotationPoolLegacy: poolValue}}
+	if annotate {
+		body["metadata"] = annotations
+	}
+	patch, _ := json.Marshal(body)
+	api := c.client.CoreV1().Services(svc.Namespace)
+	got, err := api.Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("write status of %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	if !annotate || (got.Annotations[AnnotationPool] == pool && got.Annotations[AnnotationPoolLegacy] == pool) {
+		return nil
+	}
+	patch, _ = json.Marshal(map[string]any{"metadata": annotations})
+	if _, err := api.Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("annotate %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
 	return nil
 }
