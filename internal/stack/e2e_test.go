@@ -11,8 +11,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/lbkit/lbkit/internal/netlab"
+	"github.com/lbkit/lbkit/k8s/api/v1beta1"
 )
 
 // eventually polls cond every 50 ms until it returns nil or timeout passes.
@@ -111,6 +113,19 @@ func TestEndToEnd(t *testing.T) {
 			nodes, err := s.L2StatusNodes(ctx, "web")
 			if err != nil || !slices.Equal(nodes, []string{owner}) {
 				return fmt.Errorf("status nodes %v (%v), want [%s]", nodes, err, owner)
+			}
+			return nil
+		})
+		// Every speaker reports the configuration it runs as valid.
+		eventually(t, 10*time.Second, "speakers' ConfigurationState is Valid", func() error {
+			for _, n := range all {
+				obj, err := s.Dynamic.Resource(v1beta1.ConfigurationStatesResource).Namespace(Namespace).Get(ctx, "speaker-"+n, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if r, _, _ := unstructured.NestedString(obj.Object, "status", "result"); r != "Valid" {
+					return fmt.Errorf("speaker-%s: result %q", n, r)
+				}
 			}
 			return nil
 		})

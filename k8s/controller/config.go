@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"math"
 	"math/big"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lbkit/lbkit/k8s/api/v1beta1"
@@ -61,7 +58,8 @@ func (c *Controller) ApplyConfig(ctx context.Context, snap source.Snapshot) {
 	}
 	c.SetConfigState(c.haveGood, stale)
 	if c.dynamic != nil {
-		if err := c.writeConfigurationState(ctx, errs); err != nil {
+		labels := map[string]string{source.LabelComponentType: "controller"}
+		if err := source.WriteState(ctx, c.dynamic, c.namespace, "controller", labels, errs); err != nil {
 			c.log.Warn("cannot write ConfigurationState", "error", err)
 		}
 	}
@@ -74,43 +72,6 @@ func objectRef(e *config.Error) *corev1.ObjectReference {
 		version = "v1beta2"
 	}
 	return &corev1.ObjectReference{APIVersion: "metallb.io/" + version, Kind: e.Kind, Namespace: e.Namespace, Name: e.Name}
-}
-
-// writeConfigurationState records the outcome in ConfigurationState
-// "controller" of the configuration namespace.
-func (c *Controller) writeConfigurationState(ctx context.Context, errs config.Errors) error {
-	res := c.dynamic.Resource(ConfigurationStates).Namespace(c.namespace)
-	name := "controller"
-	if _, err := res.Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		obj := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "metallb.io/v1beta1", "kind": "ConfigurationState",
-			"metadata": map[string]any{"name": name, "namespace": c.namespace,
-				"labels": map[string]any{"metallb.io/component-type": "controller"}},
-		}}
-		if _, err := res.Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-	} else if err != nil {
-		return err
-	}
-	result, summary := "Valid", ""
-	cond := metav1.Condition{Type: "Valid", Status: metav1.ConditionTrue, Reason: "ConfigurationValid",
-		Message: "the configuration is valid and in force", LastTransitionTime: metav1.Now()}
-	if len(errs) > 0 {
-		result = "Invalid"
-		var lines []string
-		for _, e := range errs {
-			lines = append(lines, e.Error())
-		}
-		summary = strings.Join(lines, "\n")
-		cond.Status, cond.Reason = metav1.ConditionFalse, "ConfigurationInvalid"
-		cond.Message = "the last good configuration stays in force: " + summary
-	}
-	patch, _ := json.Marshal(map[string]any{"status": map[string]any{
-		"result": result, "errorSummary": summary, "conditions": []metav1.Condition{cond},
-	}})
-	_, err := res.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
-	return err
 }
 
 func (c *Controller) markPoolStatusDirty() {

@@ -254,6 +254,12 @@ func (s *Speaker) ApplyConfig(ctx context.Context, snap source.Snapshot) {
 		s.metrics.loaded.Set(1)
 		s.metrics.stale.Set(b2f(len(snap.Errors) > 0))
 	}
+	if s.cfg.Dynamic != nil {
+		labels := map[string]string{source.LabelComponentType: "speaker", source.LabelNodeName: s.cfg.NodeName}
+		if err := source.WriteState(ctx, s.cfg.Dynamic, s.cfg.Namespace, "speaker-"+s.cfg.NodeName, labels, snap.Errors); err != nil {
+			s.log.Warn("cannot write ConfigurationState", "error", err)
+		}
+	}
 	if !applied {
 		s.log.Error("configuration has errors; the last good one stays in force", "errors", len(snap.Errors))
 		return
