@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/big"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,11 +21,8 @@ import (
 // whether they accepted the configuration.
 var ConfigurationStates = v1beta1.ConfigurationStatesResource
 
-// Event reasons for configuration problems.
-const (
-	ReasonConfigInvalid = "InvalidConfiguration"
-	ReasonConfigStale   = "ConfigurationNotApplied"
-)
+// ReasonConfigInvalid is the reason of the Warning event on a bad object.
+const ReasonConfigInvalid = "InvalidConfiguration"
 
 // ApplyConfig takes a configuration snapshot (from package k8s/source). A
 // snapshot with errors does not replace a configuration that works: the
@@ -35,28 +33,23 @@ const (
 func (c *Controller) ApplyConfig(ctx context.Context, snap source.Snapshot) {
 	c.cfgMu.Lock()
 	defer c.cfgMu.Unlock()
-	errs := snap.Errors
+	errs := slices.Clip(snap.Errors) // appended to below: never into the snapshot's array
 	for _, e := range errs {
 		c.log.Warn("invalid configuration object", "kind", e.Kind, "object", e.Object(), "field", e.Field, "error", e.Err)
 		c.recorder.Event(objectRef(e), corev1.EventTypeWarning, ReasonConfigInvalid, e.Error())
 	}
-	applied := false
 	if len(errs) == 0 || !c.haveGood {
 		if _, err := c.ApplyPools(snap.Config.Pools); err != nil {
 			c.log.Error("pools rejected; the last good configuration stays in force", "error", err)
 			errs = append(errs, &config.Error{Kind: "IPAddressPool", Field: "spec.addresses", Err: err})
 		} else {
-			applied = true
 			c.haveGood = true
 			c.poolObjects = snap.Resources.Pools
 		}
 	}
-	stale := len(errs) > 0 && !applied
-	if len(errs) > 0 && applied {
-		// First load with errors: the valid part is in force, the rest is not.
-		stale = true
-	}
-	c.SetConfigState(c.haveGood, stale)
+	// Any error makes the configuration stale: either the last good one
+	// stays in force, or (first load) only its valid part is.
+	c.SetConfigState(c.haveGood, len(errs) > 0)
 	if c.dynamic != nil {
 		labels := map[string]string{source.LabelComponentType: "controller"}
 		if err := source.WriteState(ctx, c.dynamic, c.namespace, "controller", labels, errs); err != nil {
